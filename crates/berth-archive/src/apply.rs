@@ -273,10 +273,10 @@ impl Applier {
 
     /// Opens (creating as needed, mode 0755) the directory `rel` under the root, never leaving it.
     fn open_parent(&mut self, rel: &Path, shown: &str) -> Result<OwnedFd, ArchiveError> {
-        if let Some((cached, fd)) = self.parent.take() {
-            if cached == rel {
-                return Ok(fd);
-            }
+        if let Some((cached, fd)) = self.parent.take()
+            && cached == rel
+        {
+            return Ok(fd);
         }
         match self.resolve(rel, shown) {
             Err(Errno::NOENT) => {}

@@ -42,7 +42,7 @@ impl EntryMeta {
 struct Pending {
     path: Option<Vec<u8>>,
     link: Option<Vec<u8>>,
-    pax: Vec<(Vec<u8>, Vec<u8>)>,
+    pax: Vec<PaxRecord>,
 }
 
 impl Pending {
@@ -170,7 +170,14 @@ fn build_meta(
         .link
         .or_else(|| h.link_name_bytes().map(|l| l.into_owned()));
     let shown = String::from_utf8_lossy(&path).into_owned();
-    let num = |r: io::Result<u64>| -> Result<u64, ArchiveError> { r.map_err(|e| bad(&shown, e)) };
+    // Like Go's archive/tar, a numeric field left empty (NULs or spaces) reads as 0.
+    let num = |r: io::Result<u64>, field: &[u8]| -> Result<u64, ArchiveError> {
+        match r {
+            Err(_) if field.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+            r => r.map_err(|e| bad(&shown, e)),
+        }
+    };
+    let old = h.as_old();
     let id = |v: u64| -> Result<u32, ArchiveError> {
         u32::try_from(v).map_err(|_| ArchiveError::BadHeader {
             entry: shown.clone(),
@@ -182,9 +189,12 @@ fn build_meta(
         link: None,
         kind,
         mode: h.mode().map_err(|e| bad(&shown, e))? & 0o7777,
-        uid: id(num(h.uid())?)?,
-        gid: id(num(h.gid())?)?,
-        mtime: (i64::try_from(num(h.mtime())?).unwrap_or(i64::MAX), 0),
+        uid: id(num(h.uid(), &old.uid)?)?,
+        gid: id(num(h.gid(), &old.gid)?)?,
+        mtime: (
+            i64::try_from(num(h.mtime(), &old.mtime)?).unwrap_or(i64::MAX),
+            0,
+        ),
         atime: None,
         size,
         dev: (0, 0),
@@ -279,7 +289,10 @@ fn parse_pax_time(s: &str) -> Option<(i64, u32)> {
 }
 
 /// Parses PAX records, `"%d %s=%s\n"`, where the length counts the whole record.
-fn parse_pax(mut body: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+/// A PAX record: key and value bytes.
+type PaxRecord = (Vec<u8>, Vec<u8>);
+
+fn parse_pax(mut body: &[u8]) -> Result<Vec<PaxRecord>, String> {
     let mut out = Vec::new();
     while !body.is_empty() {
         if body.iter().all(|&b| b == 0) {

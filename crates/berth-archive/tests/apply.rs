@@ -260,11 +260,14 @@ fn compressed_layers_report_both_digests() {
     assert_eq!(fs::read_to_string(sb.root.join("a")).unwrap(), "hello");
 }
 
+/// A malicious layer: what it tries, its bytes, and the error that must name its trick.
+type Case = (&'static str, Vec<u8>, fn(&ArchiveError) -> bool);
+
 /// Each malicious layer is refused with the error that names its trick, and nothing leaks out.
 #[test]
 fn refuses_malicious_layers() {
     let regular = tar::EntryType::Regular;
-    let cases: Vec<(&str, Vec<u8>, fn(&ArchiveError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "absolute path",
             Tar::default().file("/tmp/evil", "x").finish(),

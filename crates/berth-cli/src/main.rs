@@ -1,0 +1,174 @@
+//! `berth`: Docker's command line over berth's engine, with no daemon.
+
+mod format;
+mod images;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status when berth itself fails, as Docker uses it.
+const EXIT_ENGINE: u8 = 125;
+/// Exit status when a command fails on what the user asked (no such image, a conflict), as Docker.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Build, store, ship and run containers, securely",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    /// Where images and containers are stored.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    root: PathBuf,
+    /// Where runtime state (sockets, mount points) lives.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_RUNROOT",
+        default_value = "/run/berth"
+    )]
+    runroot: PathBuf,
+    /// error, warn, info, debug or trace.
+    #[arg(long, global = true, default_value = "warn")]
+    log_level: tracing::Level,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load images from a docker-archive or OCI archive (tar, or an OCI layout directory).
+    Load(images::LoadArgs),
+    /// Save images to a docker-archive or OCI archive.
+    Save(images::SaveArgs),
+    /// Create an image from a root filesystem tarball.
+    Import(images::ImportArgs),
+    /// List images.
+    Images(images::ListArgs),
+    /// Show an image's layers and how they were made.
+    History(images::HistoryArgs),
+    /// Give an image another name.
+    Tag(images::TagArgs),
+    /// Untag and remove images.
+    Rmi(images::RmiArgs),
+    /// Show low-level information on images.
+    Inspect(images::InspectArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage berth's store.
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    Load(images::LoadArgs),
+    Save(images::SaveArgs),
+    Import(images::ImportArgs),
+    #[command(visible_alias = "list")]
+    Ls(images::ListArgs),
+    History(images::HistoryArgs),
+    Tag(images::TagArgs),
+    #[command(visible_alias = "remove")]
+    Rm(images::RmiArgs),
+    Inspect(images::InspectArgs),
+    /// Remove unused images.
+    Prune(images::PruneArgs),
+}
+
+#[derive(Subcommand)]
+enum SystemCommand {
+    /// Verify every blob's digest and every database reference.
+    Check,
+    /// Show disk usage.
+    Df,
+}
+
+/// Why a command failed, and so its exit status.
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = match error.downcast_ref::<berth_engine::EngineError>() {
+            Some(e) if e.is_user_error() => EXIT_FAILURE,
+            _ => EXIT_ENGINE,
+        };
+        Self { code, error }
+    }
+}
+
+impl From<berth_engine::EngineError> for Failure {
+    fn from(e: berth_engine::EngineError) -> Self {
+        anyhow::Error::from(e).into()
+    }
+}
+
+impl Failure {
+    pub fn with_code(code: u8, error: anyhow::Error) -> Self {
+        Self { code, error }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(EXIT_ENGINE),
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(cli.log_level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    tracing::debug!(runroot = %cli.runroot.display(), "berth starting");
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("Error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn engine(cli: &Cli) -> Result<berth_engine::Engine, Failure> {
+    Ok(berth_engine::Engine::open(&cli.root)?)
+}
+
+fn run(cli: &Cli) -> CmdResult {
+    let e = || engine(cli);
+    match &cli.command {
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&e()?, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&e()?, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(&e()?, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&e()?, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(&e()?, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => images::inspect(&e()?, a),
+        Command::Image(ImageCommand::Prune(a)) => images::prune(&e()?, a),
+        Command::System(SystemCommand::Check) => images::check(&e()?),
+        Command::System(SystemCommand::Df) => images::df(&e()?),
+    }
+}

@@ -1,0 +1,82 @@
+use berth_archive::ArchiveError;
+use berth_store::StoreError;
+use berth_types::{Digest, ReferenceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("{0}")]
+    Reference(#[from] ReferenceError),
+    #[error("conflict: unable to delete {id} (must be forced) - {why}")]
+    Conflict { id: String, why: String },
+    #[error("{name:?} matches more than one image")]
+    Ambiguous { name: String },
+    #[error("archive entry {entry:?}")]
+    ArchiveEntry {
+        entry: String,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("layer {layer}")]
+    Layer {
+        layer: String,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error(
+        "layer {layer}: DiffID mismatch: the image config says {expected}, the layer is {actual}"
+    )]
+    DiffIdMismatch {
+        layer: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+    #[error("invalid {what}")]
+    InvalidJson {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid --change {0:?}")]
+    InvalidChange(String),
+    #[error("store")]
+    Store(#[from] StoreError),
+    #[error("{op} {path:?}")]
+    Io {
+        op: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Whether the user asked for something that is not there or not allowed (Docker exits 1), as
+    /// opposed to berth itself failing (exit 125).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, Self::Store(_) | Self::Io { .. })
+    }
+
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<std::path::PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { op, path, source }
+    }
+}

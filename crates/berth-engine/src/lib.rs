@@ -1,0 +1,46 @@
+//! berth-engine: what the `berth` commands do, over the store. For now, images: load, save, import,
+//! resolve, tag, remove and prune.
+//!
+//! Invariants: every archive and layer is treated as hostile and goes through berth-archive; files are
+//! put in the store under its writer lock and referenced in the database only once they exist.
+//! It must not depend on the CLI.
+
+mod change;
+mod error;
+mod image;
+mod load;
+mod save;
+
+pub use error::EngineError;
+pub use image::{RemoveEvent, Removed};
+pub use load::LoadSource;
+pub use save::SaveFormat;
+
+use berth_archive::Limits;
+use berth_store::Store;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The engine over one store.
+pub struct Engine {
+    store: Store,
+    limits: Limits,
+}
+
+impl Engine {
+    pub fn open(root: &std::path::Path) -> Result<Self> {
+        Ok(Self {
+            store: Store::open(root)?,
+            limits: Limits::default(),
+        })
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what berth's tests need on Debian 12 and runs the whole suite. Run as root: the kernel
+# tests (layer apply with device nodes and ownership) and the podman interop tests need it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(podman skopeo umoci runc busybox-static uidmap zstd pkg-config)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+cargo build --workspace --bins
+cargo nextest run --workspace --no-fail-fast
