@@ -343,33 +343,14 @@ fn glob(pattern: &str, name: &str) -> bool {
     m(pattern.as_bytes(), name.as_bytes())
 }
 
-fn keep(
-    engine: &Engine,
-    image: &ImageRecord,
-    filters: &[String],
-    repository: Option<&str>,
-) -> anyhow::Result<bool> {
-    let reference_matches = |pat: &str| {
-        image.tags.iter().any(|t| {
-            glob(pat, &t.familiar_name()) || glob(pat, &t.familiar()) || glob(pat, &t.to_string())
-        })
-    };
-    if let Some(repo) = repository {
-        let want = if repo.contains(':') {
-            repo.to_owned()
-        } else {
-            format!("{repo}:*")
-        };
-        if !reference_matches(&want) && !image.tags.iter().any(|t| t.familiar_name() == repo) {
-            return Ok(false);
-        }
-    }
+/// Image-level filters; `reference=` applies per tag, in [`row_matches`].
+fn keep(engine: &Engine, image: &ImageRecord, filters: &[String]) -> anyhow::Result<bool> {
     for f in filters {
         let (key, value) = f
             .split_once('=')
             .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
         let ok = match key {
-            "reference" => reference_matches(value),
+            "reference" => true,
             "dangling" => match value {
                 "true" | "1" => image.tags.is_empty(),
                 "false" | "0" => !image.tags.is_empty(),
@@ -392,6 +373,25 @@ fn keep(
     Ok(true)
 }
 
+/// Whether a row's `REPOSITORY:TAG` matches the `reference=` filters and the repository argument.
+fn row_matches(row: &Value, filters: &[String], repository: Option<&str>) -> bool {
+    let repo = row["Repository"].as_str().unwrap_or_default();
+    let full = format!("{repo}:{}", row["Tag"].as_str().unwrap_or_default());
+    let matches = |pat: &str| glob(pat, repo) || glob(pat, &full);
+    let by_arg = repository.is_none_or(|r| {
+        if r.contains(':') && !r.ends_with(']') {
+            glob(r, &full)
+        } else {
+            r == repo
+        }
+    });
+    by_arg
+        && filters
+            .iter()
+            .filter_map(|f| f.strip_prefix("reference="))
+            .all(matches)
+}
+
 pub fn list(engine: &Engine, a: &ListArgs) -> CmdResult {
     let mut rows = Vec::new();
     for image in engine
@@ -399,10 +399,11 @@ pub fn list(engine: &Engine, a: &ListArgs) -> CmdResult {
         .images()
         .map_err(berth_engine::EngineError::from)?
     {
-        if keep(engine, &image, &a.filter, a.repository.as_deref())
-            .map_err(|e| Failure::with_code(EXIT_FAILURE, e))?
-        {
-            rows.extend(image_rows(&image, a.no_trunc));
+        if keep(engine, &image, &a.filter).map_err(|e| Failure::with_code(EXIT_FAILURE, e))? {
+            let matching = image_rows(&image, a.no_trunc)
+                .into_iter()
+                .filter(|r| row_matches(r, &a.filter, a.repository.as_deref()));
+            rows.extend(matching);
         }
     }
     if a.quiet {

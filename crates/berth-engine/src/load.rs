@@ -70,6 +70,21 @@ struct ReadyLayer {
 impl Engine {
     /// Loads every image in the archive; returns each image with the tags it got.
     pub fn load(&self, source: LoadSource<'_>) -> Result<Vec<(Digest, Vec<Reference>)>> {
+        let result = self.load_locked(source);
+        self.clean_after(&result);
+        result
+    }
+
+    /// A refused archive may have put blobs or layers in place before it was found out, and an
+    /// archive may carry a second copy of a layer the store has in another compression: collect them
+    /// now, once this writer's lock is released, unless another writer is busy.
+    fn clean_after<T>(&self, _result: &Result<T>) {
+        if let Err(e) = self.store.try_gc() {
+            tracing::warn!("collecting garbage after a failed write: {e}");
+        }
+    }
+
+    fn load_locked(&self, source: LoadSource<'_>) -> Result<Vec<(Digest, Vec<Reference>)>> {
         let _lock = self.store.writer_lock()?;
         let mut ingested = Ingested {
             items: HashMap::new(),

@@ -178,6 +178,15 @@ impl Store {
                     now()
                 ],
             )?;
+            if inserted == 0
+                && let Some((digest, mt)) = &image.manifest
+            {
+                // Loaded before without a manifest (from a docker-archive): keep this one.
+                tx.execute(
+                    "UPDATE images SET manifest_digest = ?2, manifest_media_type = ?3 WHERE id = ?1 AND manifest_digest IS NULL",
+                    params![id, digest.to_string(), mt],
+                )?;
+            }
             if inserted == 1 {
                 for (i, l) in image.layers.iter().enumerate() {
                     tx.execute("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?1, ?2, ?3)", params![id, i as i64, l.chain_id.to_string()])?;

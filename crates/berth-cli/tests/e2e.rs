@@ -1,0 +1,656 @@
+//! The real `berth` binary against temporary stores, side by side with podman and skopeo.
+//!
+//! These run as root (CI does): without root they skip with a reason, and under `CI=true` they fail.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// Whether a test that needs root and `tools` can run: skips outside CI, fails in CI.
+fn ready(tools: &[&str]) -> bool {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let missing: Vec<_> = tools
+        .iter()
+        .filter(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .map_or(true, |o| !o.status.success())
+        })
+        .collect();
+    if is_root() && missing.is_empty() {
+        return true;
+    }
+    assert!(
+        !ci,
+        "CI must run as root with {tools:?} installed (missing {missing:?})"
+    );
+    eprintln!("skipped: needs root and {tools:?}");
+    false
+}
+
+/// A temporary store and work directory, removed on drop.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(name: &str) -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix(&format!("berth-e2e-{name}-"))
+                .tempdir_in("/tmp")
+                .unwrap(),
+        }
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn berth(&self, args: &[&str]) -> Output {
+        self.berth_stdin(args, None)
+    }
+    fn berth_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(BERTH)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(data) = stdin {
+            child.stdin.take().unwrap().write_all(data).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+    /// Runs berth and returns its stdout, failing the test if it failed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn assert_clean(&self) {
+        let out = self.berth(&["system", "check"]);
+        assert!(
+            out.status.success(),
+            "store not clean:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    /// A busybox root filesystem tar, from Debian's busybox-static.
+    fn busybox_tar(&self) -> PathBuf {
+        let rootfs = self.path("rootfs");
+        let tar = self.path("busybox.tar");
+        let script = format!(
+            "set -e; mkdir -p {r}/bin {r}/etc {r}/tmp; cp /bin/busybox {r}/bin/; \
+             for a in $(/bin/busybox --list); do [ \"$a\" = busybox ] || ln -s busybox {r}/bin/$a; done; \
+             echo 'root:x:0:0:root:/root:/bin/sh' > {r}/etc/passwd; echo 'root:x:0:' > {r}/etc/group; \
+             tar --numeric-owner -C {r} -cf {t} .",
+            r = rootfs.display(),
+            t = tar.display()
+        );
+        sh(&script);
+        tar
+    }
+    fn podman(&self, args: &[&str]) -> Output {
+        let conf = self.path("containers.conf");
+        if !conf.exists() {
+            std::fs::write(
+                &conf,
+                "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+            )
+            .unwrap();
+        }
+        Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(self.path("podman-root"))
+            .arg("--runroot")
+            .arg(self.path("podman-run"))
+            .arg("--tmpdir")
+            .arg(self.path("podman-tmp"))
+            .args([
+                "--storage-driver",
+                "overlay",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn podman_ok(&self, args: &[&str]) -> String {
+        let out = self.podman(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.path("podman-root").exists() {
+            let _ = self.podman(&["system", "reset", "--force"]);
+            let _ = Command::new("sh").args(["-c", &format!("grep -o ' {}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l", self.dir.path().display())]).status();
+        }
+    }
+}
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").args(["-c", script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn inspect(env: &Env, name: &str, template: &str) -> String {
+    env.ok(&["image", "inspect", "--format", template, name])
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn import_list_inspect_tag_save_load_rmi() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = Env::new("cycle");
+    let tar = env.busybox_tar();
+    let id = env.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "ENV A=1",
+        "-c",
+        "LABEL stage=test",
+        tar.to_str().unwrap(),
+        "busybox:e2e",
+    ]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(inspect(&env, "busybox:e2e", "{{.Id}}"), id);
+    assert_eq!(
+        inspect(
+            &env,
+            "docker.io/library/busybox:e2e",
+            "{{json .Config.Cmd}}"
+        ),
+        r#"["sh"]"#
+    );
+    assert_eq!(
+        inspect(&env, &id[7..19], "{{json .RepoTags}}"),
+        r#"["busybox:e2e"]"#
+    );
+    let table = env.ok(&["images"]);
+    assert!(
+        table.starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("busybox      e2e       {}", &id[7..19])),
+        "{table}"
+    );
+    assert_eq!(env.ok(&["images", "-q"]).trim(), &id[7..19]);
+    assert_eq!(
+        env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .trim(),
+        "busybox:e2e"
+    );
+    assert_eq!(
+        env.ok(&["images", "--filter", "label=stage=test", "-q"])
+            .trim(),
+        &id[7..19]
+    );
+    assert_eq!(
+        env.ok(&["images", "--filter", "dangling=true", "-q"])
+            .trim(),
+        ""
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(env.ok(&["images", "--format", "json"]).trim()).unwrap();
+    assert_eq!(json["Repository"], "busybox");
+    assert!(
+        env.ok(&["history", "busybox:e2e"])
+            .contains("Imported from")
+    );
+
+    env.ok(&["tag", "busybox:e2e", "localhost:5000/bb:v1"]);
+    assert_eq!(
+        env.ok(&[
+            "images",
+            "--filter",
+            "reference=localhost:5000/*",
+            "--format",
+            "{{.Repository}}"
+        ])
+        .trim(),
+        "localhost:5000/bb"
+    );
+    // Removing by ID an image with two names needs force; by name, it only untags.
+    let out = env.berth(&["rmi", &id[7..19]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("image is referenced in multiple repositories")
+    );
+    assert_eq!(
+        env.ok(&["rmi", "localhost:5000/bb:v1"]).trim(),
+        "Untagged: localhost:5000/bb:v1"
+    );
+
+    for format in ["docker-archive", "oci-archive"] {
+        let archive = env.path(&format!("{format}.tar"));
+        env.ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            archive.to_str().unwrap(),
+            "busybox:e2e",
+        ]);
+        let rm = env.ok(&["rmi", "busybox:e2e"]);
+        assert!(
+            rm.contains("Untagged: busybox:e2e") && rm.contains(&format!("Deleted: {id}")),
+            "{rm}"
+        );
+        assert_eq!(env.ok(&["images", "-q"]), "");
+        let loaded = env.ok(&["load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(loaded.trim(), "Loaded image: busybox:e2e");
+        assert_eq!(
+            inspect(&env, "busybox:e2e", "{{.Id}}"),
+            id,
+            "{format} round trip keeps the image ID"
+        );
+    }
+    // From stdin too.
+    let archive = std::fs::read(env.path("docker-archive.tar")).unwrap();
+    env.ok(&["rmi", "busybox:e2e"]);
+    let out = env.berth_stdin(&["load"], Some(&archive));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.assert_clean();
+    let out = env.berth(&["image", "inspect", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such image: nope"));
+    assert_eq!(env.berth(&["images", "--bogus"]).status.code(), Some(125));
+}
+
+#[test]
+fn podman_and_skopeo_interop() {
+    if !ready(&["busybox", "podman", "skopeo", "runc"]) {
+        return;
+    }
+    let env = Env::new("interop");
+    let tar = env.busybox_tar();
+    env.podman_ok(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "localhost/interop:1",
+    ]);
+    let podman_id = env
+        .podman_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "localhost/interop:1",
+        ])
+        .trim()
+        .to_owned();
+    let podman_diffs = env
+        .podman_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            "localhost/interop:1",
+        ])
+        .trim()
+        .to_owned();
+    for format in ["docker-archive", "oci-archive"] {
+        let archive = env.path(&format!("podman-{format}.tar"));
+        env.podman_ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            archive.to_str().unwrap(),
+            "localhost/interop:1",
+        ]);
+        env.ok(&["load", "-i", archive.to_str().unwrap()]);
+        let images = env.ok(&["images", "--no-trunc", "-q"]);
+        assert!(
+            images.contains(&format!("sha256:{podman_id}")),
+            "{format}: podman's image ID {podman_id} not in {images}"
+        );
+        assert_eq!(
+            inspect(&env, &podman_id, "{{json .RootFS.Layers}}"),
+            podman_diffs,
+            "{format}: same DiffIDs"
+        );
+    }
+    env.podman_ok(&["rmi", "-a", "-f"]);
+    for format in ["docker-archive", "oci-archive"] {
+        let archive = env.path(&format!("berth-{format}.tar"));
+        env.ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            archive.to_str().unwrap(),
+            &podman_id,
+        ]);
+        let skopeo = Command::new("skopeo")
+            .args(["inspect", &format!("{format}:{}", archive.display())])
+            .output()
+            .unwrap();
+        assert!(
+            skopeo.status.success(),
+            "skopeo inspect {format}: {}",
+            String::from_utf8_lossy(&skopeo.stderr)
+        );
+    }
+    let archive = env.path("berth-tagged.tar");
+    env.ok(&["tag", &podman_id, "berth-made:latest"]);
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "berth-made:latest"]);
+    let loaded = env.podman_ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("berth-made"), "{loaded}");
+    assert_eq!(
+        env.podman_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "berth-made:latest"
+        ])
+        .trim(),
+        podman_id
+    );
+    env.podman_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "berth-made:latest",
+        "/bin/true",
+    ]);
+    env.assert_clean();
+}
+
+/// A docker-archive holding one image with the given layer tar.
+fn docker_archive_with_layer(layer: &[u8]) -> Vec<u8> {
+    let diff_id = sha256(layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["sha256:{diff_id}"]}}}}"#
+    );
+    let manifest =
+        r#"[{"Config":"config.json","RepoTags":["evil:latest"],"Layers":["layer.tar"]}]"#
+            .to_owned();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("layer.tar", layer),
+        ("config.json", config.as_bytes()),
+        ("manifest.json", manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn sha256(data: &[u8]) -> String {
+    berth_types::Digest::of(data).hex()
+}
+
+fn raw_tar(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, link) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(*kind);
+        h.set_mode(0o644);
+        h.set_size(if *kind == tar::EntryType::Regular {
+            1
+        } else {
+            0
+        });
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        if *kind == tar::EntryType::Regular {
+            out.extend_from_slice(&[b'x'; 512]);
+        }
+    }
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+#[test]
+fn malicious_layers_are_refused_through_the_cli() {
+    if !ready(&[]) {
+        return;
+    }
+    use tar::EntryType::{Link, Regular, Symlink};
+    let cases: &[(&str, Vec<u8>, &str)] = &[
+        (
+            "dotdot",
+            raw_tar(&[("../../../../tmp/berth-evil", Regular, "")]),
+            "escapes the root",
+        ),
+        (
+            "absolute",
+            raw_tar(&[("/tmp/berth-evil", Regular, "")]),
+            "escapes the root",
+        ),
+        (
+            "symlink",
+            raw_tar(&[("s", Symlink, "/tmp"), ("s/berth-evil", Regular, "")]),
+            "symlink that leads outside",
+        ),
+        (
+            "hardlink",
+            raw_tar(&[("h", Link, "/etc/shadow")]),
+            "hard link",
+        ),
+        (
+            "loop",
+            raw_tar(&[
+                ("a", Symlink, "b"),
+                ("b", Symlink, "a"),
+                ("a/x", Regular, ""),
+            ]),
+            "symlink loop",
+        ),
+        (
+            "whiteout",
+            raw_tar(&[(".wh...", Regular, "")]),
+            "invalid whiteout",
+        ),
+    ];
+    for (name, layer, expected) in cases {
+        let env = Env::new(name);
+        let archive = env.path("evil.tar");
+        std::fs::write(&archive, docker_archive_with_layer(layer)).unwrap();
+        let out = env.berth(&["load", "-i", archive.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("layer layer.tar") && err.contains(expected),
+            "{name}: {err}"
+        );
+        assert!(
+            !Path::new("/tmp/berth-evil").exists(),
+            "{name} wrote outside the root"
+        );
+        assert_eq!(env.ok(&["images", "-q"]), "", "{name}: no image");
+        env.assert_clean();
+    }
+    // A DiffID that does not match the config is refused too.
+    let env = Env::new("diffid");
+    let mut archive = docker_archive_with_layer(&raw_tar(&[("ok", Regular, "")]));
+    let good = sha256(&raw_tar(&[("ok", Regular, "")]));
+    let pos = archive
+        .windows(good.len())
+        .position(|w| w == good.as_bytes())
+        .unwrap();
+    archive[pos] = if archive[pos] == b'0' { b'1' } else { b'0' };
+    let out = env.berth_stdin(&["load"], Some(&archive));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DiffID mismatch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn kernel_crash_during_load_leaves_a_store_gc_can_clean() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = Env::new("crash");
+    let tar = env.busybox_tar();
+    // A bigger layer makes the window for a kill wide: add 32 MiB of incompressible data.
+    sh(&format!(
+        "head -c 33554432 /dev/urandom > {r}/big && tar --numeric-owner -C {r} -cf {t} .",
+        r = env.path("rootfs").display(),
+        t = tar.display()
+    ));
+    env.ok(&["import", tar.to_str().unwrap(), "crash:1"]);
+    let archive = env.path("crash.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "crash:1"]);
+    env.ok(&["rmi", "crash:1"]);
+    env.ok(&["image", "prune", "-f"]);
+    let mut seed = std::process::id() as u64;
+    for _ in 0..20 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = std::time::Duration::from_millis((seed >> 33) % 400);
+        let mut child = Command::new(BERTH)
+            .arg("--root")
+            .arg(env.root())
+            .args(["load", "-q", "-i", archive.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    env.ok(&["image", "prune", "-f"]);
+    env.assert_clean();
+    // The store still works: the image loads whole.
+    env.ok(&["load", "-i", archive.to_str().unwrap()]);
+    env.assert_clean();
+}
+
+#[test]
+fn concurrent_loads_tags_and_removals_keep_the_store_consistent() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = Env::new("concurrent");
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "base:1"]);
+    let archive = env.path("base.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "base:1"]);
+    let root = env.root();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (root, archive) = (root.clone(), archive.clone());
+            std::thread::spawn(move || {
+                let run = |args: &[&str]| {
+                    Command::new(BERTH)
+                        .arg("--root")
+                        .arg(&root)
+                        .args(args)
+                        .output()
+                        .unwrap()
+                };
+                for i in 0..5 {
+                    let out = run(&["load", "-q", "-i", archive.to_str().unwrap()]);
+                    assert!(
+                        out.status.success(),
+                        "load: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    let tag = format!("w{w}:{i}");
+                    let out = run(&["tag", "base:1", &tag]);
+                    assert!(
+                        out.status.success(),
+                        "tag: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    if i % 2 == 0 {
+                        let out = run(&["rmi", &tag]);
+                        assert!(
+                            out.status.success(),
+                            "rmi: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let tags = env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for w in 0..4 {
+        for i in [1, 3] {
+            assert!(
+                tags.contains(&format!("w{w}:{i}")),
+                "lost w{w}:{i} in {tags}"
+            );
+        }
+        assert!(!tags.contains(&format!("w{w}:0")));
+    }
+    env.ok(&["image", "prune", "-f"]);
+    env.assert_clean();
+    assert!(
+        env.ok(&["image", "inspect", "--format", "{{.Id}}", "base:1"])
+            .starts_with("sha256:")
+    );
+}
