@@ -130,13 +130,11 @@ impl Engine {
     fn write_config(&self, w: &mut Writer<impl Write>, image: &ImageRecord) -> Result<Descriptor> {
         let (raw, _) = self.image_config(image)?;
         w.blob(&image.id, raw.len() as u64, &raw[..])?;
-        Ok(Descriptor {
-            media_type: media_type::OCI_CONFIG.into(),
-            digest: image.id,
-            size: raw.len() as u64,
-            platform: None,
-            annotations: BTreeMap::new(),
-        })
+        Ok(Descriptor::new(
+            media_type::OCI_CONFIG,
+            image.id,
+            raw.len() as u64,
+        ))
     }
 
     fn write_manifest(
@@ -147,13 +145,11 @@ impl Engine {
         let bytes = json(manifest);
         let digest = Digest::of(&bytes);
         w.blob(&digest, bytes.len() as u64, &bytes[..])?;
-        Ok(Descriptor {
-            media_type: media_type::OCI_MANIFEST.into(),
+        Ok(Descriptor::new(
+            media_type::OCI_MANIFEST,
             digest,
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: BTreeMap::new(),
-        })
+            bytes.len() as u64,
+        ))
     }
 
     /// docker-archive: layers uncompressed, so each blob's digest is its DiffID.
@@ -165,21 +161,14 @@ impl Engine {
         let config = self.write_config(w, image)?;
         let mut layers = Vec::new();
         for l in &image.layers {
-            let blob = std::io::BufReader::new(self.store.open_blob(&l.blob_digest)?);
-            let mut blob = blob;
+            let mut blob = std::io::BufReader::new(self.store.open_blob(&l.blob_digest)?);
             let compression = Compression::sniff(&mut blob)
                 .map_err(EngineError::io("read", blob_name(&l.blob_digest)))?;
             let decoded = compression
                 .decoder(blob)
                 .map_err(EngineError::io("read", blob_name(&l.blob_digest)))?;
             w.blob(&l.diff_id, l.size, decoded.take(l.size))?;
-            layers.push(Descriptor {
-                media_type: media_type::OCI_LAYER.into(),
-                digest: l.diff_id,
-                size: l.size,
-                platform: None,
-                annotations: BTreeMap::new(),
-            });
+            layers.push(Descriptor::new(media_type::OCI_LAYER, l.diff_id, l.size));
         }
         let paths = layers.iter().map(|d| blob_name(&d.digest)).collect();
         let manifest = Manifest {
@@ -204,13 +193,7 @@ impl Engine {
             let blob = self.store.open_blob(&l.blob_digest)?;
             w.blob(&l.blob_digest, l.compressed_size, blob)?;
             let mt = oci_layer_type(&l.media_type);
-            layers.push(Descriptor {
-                media_type: mt.into(),
-                digest: l.blob_digest,
-                size: l.compressed_size,
-                platform: None,
-                annotations: BTreeMap::new(),
-            });
+            layers.push(Descriptor::new(mt, l.blob_digest, l.compressed_size));
         }
         let paths = layers.iter().map(|d| blob_name(&d.digest)).collect();
         if let Some((digest, mt)) = &image.manifest
@@ -221,13 +204,7 @@ impl Engine {
                 .read_blob(digest, crate::image::MAX_METADATA_BLOB)?;
             w.blob(digest, raw.len() as u64, &raw[..])?;
             return Ok((
-                Descriptor {
-                    media_type: mt.clone(),
-                    digest: *digest,
-                    size: raw.len() as u64,
-                    platform: None,
-                    annotations: BTreeMap::new(),
-                },
+                Descriptor::new(mt.clone(), *digest, raw.len() as u64),
                 paths,
             ));
         }
