@@ -1,5 +1,5 @@
 //! berth's shared vocabulary: content digests, image references with Docker's normalisation, and the
-//! JSON shapes of the OCI and Docker image formats.
+//! JSON shapes of the OCI and Docker image formats and of the OCI runtime spec.
 //!
 //! Invariants: every value here is validated on construction, so holding a [`Digest`] or a
 //! [`Reference`] means it is well formed. This crate does no I/O and has no unsafe code; it must not
@@ -8,6 +8,7 @@
 mod digest;
 pub mod image;
 mod reference;
+pub mod runtime;
 
 pub use digest::{ChainId, Digest, DigestError, Sha256Writer, chain_ids};
 pub use reference::{Reference, ReferenceError};

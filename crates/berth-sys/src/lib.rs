@@ -1,0 +1,123 @@
+//! berth-sys: the only crate in berth with `unsafe`. Each function is a thin, io-safe wrapper over
+//! one system call that rustix does not expose safely; every unsafe block says why it is sound.
+//!
+//! Invariants: no wrapper keeps state, and none is called from a multi-threaded process where it
+//! says so (`clone_process`). It must not depend on any other berth crate.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use rustix::process::Pid;
+
+/// Namespace flags for [`clone_process`], as `clone(2)` takes them.
+pub mod clone_flags {
+    pub const NEWNS: u64 = libc::CLONE_NEWNS as u64;
+    pub const NEWUTS: u64 = libc::CLONE_NEWUTS as u64;
+    pub const NEWIPC: u64 = libc::CLONE_NEWIPC as u64;
+    pub const NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
+    pub const NEWPID: u64 = libc::CLONE_NEWPID as u64;
+    pub const NEWNET: u64 = libc::CLONE_NEWNET as u64;
+    pub const NEWCGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
+}
+
+/// Forks the calling process, the child starting in the new namespaces `flags` names. Returns the
+/// child's pid in the parent and `None` in the child.
+///
+/// Only for single-threaded processes: the child is a copy of the calling thread alone, as with
+/// `fork(2)`, so in a multi-threaded process it could inherit a lock held by another thread.
+pub fn clone_process(flags: u64) -> io::Result<Option<Pid>> {
+    // SAFETY: `clone` with a null stack behaves like `fork`: the child continues on a copy of the
+    // caller's stack. No pointer arguments are passed (parent/child tid and tls are null), and the
+    // caller guarantees the process is single threaded, so the child's memory is consistent.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as u64,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Pid::from_raw(pid as i32)),
+    }
+}
+
+/// Marks every file descriptor from `first` up close-on-exec, so none reaches the next program
+/// unless it was deliberately kept below `first`.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it closes
+    // nothing, so no descriptor owned elsewhere in this process is invalidated.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Clears the close-on-exec flag of `fd`, so it is inherited by the next program.
+pub fn keep_on_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    Ok(())
+}
+
+fn c_strings(items: &[String]) -> io::Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into()))
+        .collect()
+}
+
+fn pointers(items: &[CString]) -> Vec<*const libc::c_char> {
+    items
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Replaces the process image with the program at `path`; returns only on failure.
+pub fn execve(path: &str, args: &[String], env: &[String]) -> io::Error {
+    let (path, args, env) = match (CString::new(path), c_strings(args), c_strings(env)) {
+        (Ok(p), Ok(a), Ok(e)) => (p, a, e),
+        _ => return io::ErrorKind::InvalidInput.into(),
+    };
+    let (argv, envp) = (pointers(&args), pointers(&env));
+    // SAFETY: every pointer is to a NUL-terminated string owned by `path`, `args` or `env`, which
+    // outlive the call, and both arrays end with a null pointer as execve requires.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Replaces the process image with the program open at `fd`; returns only on failure.
+pub fn fexecve(fd: impl AsFd, args: &[String], env: &[String]) -> io::Error {
+    let (args, env) = match (c_strings(args), c_strings(env)) {
+        (Ok(a), Ok(e)) => (a, e),
+        _ => return io::ErrorKind::InvalidInput.into(),
+    };
+    let (argv, envp) = (pointers(&args), pointers(&env));
+    // SAFETY: the descriptor is borrowed for the call; argv and envp point to NUL-terminated
+    // strings owned by `args` and `env` and are null-terminated arrays.
+    unsafe { libc::fexecve(fd.as_fd().as_raw_fd(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Moves the calling process into a new cgroup namespace rooted at its current cgroup.
+pub fn unshare_cgroup_namespace() -> io::Result<()> {
+    // SAFETY: unsharing a cgroup namespace changes no memory, descriptor table or filesystem state
+    // that other threads could be using; it only changes how /proc/self/cgroup paths are shown.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }?;
+    Ok(())
+}
