@@ -1,5 +1,6 @@
 //! `berth`: Docker's command line over berth's engine, with no daemon.
 
+mod containers;
 mod format;
 mod images;
 
@@ -20,7 +21,7 @@ const EXIT_FAILURE: u8 = 1;
     about = "Build, store, ship and run containers, securely",
     disable_help_subcommand = true
 )]
-struct Cli {
+pub struct Cli {
     /// Where images and containers are stored.
     #[arg(
         long,
@@ -28,7 +29,7 @@ struct Cli {
         env = "BERTH_ROOT",
         default_value = "/var/lib/berth"
     )]
-    root: PathBuf,
+    pub root: PathBuf,
     /// Where runtime state (sockets, mount points) lives.
     #[arg(
         long,
@@ -36,7 +37,7 @@ struct Cli {
         env = "BERTH_RUNROOT",
         default_value = "/run/berth"
     )]
-    runroot: PathBuf,
+    pub runroot: PathBuf,
     /// error, warn, info, debug or trace.
     #[arg(long, global = true, default_value = "warn")]
     log_level: tracing::Level,
@@ -46,6 +47,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create and run a new container from an image.
+    Run(containers::RunArgs),
+    /// Create a new container.
+    Create(containers::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Stays with a background container until it exits (started by `berth start`).
+    #[command(hide = true)]
+    ContainerSupervise(containers::SuperviseArgs),
     /// Load images from a docker-archive or OCI archive (tar, or an OCI layout directory).
     Load(images::LoadArgs),
     /// Save images to a docker-archive or OCI archive.
@@ -87,6 +104,16 @@ enum ImageCommand {
 }
 
 #[derive(Subcommand)]
+enum ContainerCommand {
+    Run(containers::RunArgs),
+    Create(containers::CreateArgs),
+    Start(containers::StartArgs),
+    Exec(containers::ExecArgs),
+    #[command(visible_alias = "remove")]
+    Rm(containers::RmArgs),
+}
+
+#[derive(Subcommand)]
 enum SystemCommand {
     /// Verify every blob's digest and every database reference.
     Check,
@@ -97,7 +124,8 @@ enum SystemCommand {
 /// Why a command failed, and so its exit status.
 pub struct Failure {
     code: u8,
-    error: anyhow::Error,
+    /// `None` when the status says it all (a container's own exit code).
+    error: Option<anyhow::Error>,
 }
 
 impl From<anyhow::Error> for Failure {
@@ -106,7 +134,10 @@ impl From<anyhow::Error> for Failure {
             Some(e) if e.is_user_error() => EXIT_FAILURE,
             _ => EXIT_ENGINE,
         };
-        Self { code, error }
+        Self {
+            code,
+            error: Some(error),
+        }
     }
 }
 
@@ -118,7 +149,15 @@ impl From<berth_engine::EngineError> for Failure {
 
 impl Failure {
     pub fn with_code(code: u8, error: anyhow::Error) -> Self {
-        Self { code, error }
+        Self {
+            code,
+            error: Some(error),
+        }
+    }
+
+    /// Exits with `code` and prints nothing.
+    pub fn silent(code: u8) -> Self {
+        Self { code, error: None }
     }
 }
 
@@ -146,19 +185,35 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("Error: {:#}", f.error);
+            if let Some(e) = &f.error {
+                eprintln!("Error: {e:#}");
+            }
             ExitCode::from(f.code)
         }
     }
 }
 
 fn engine(cli: &Cli) -> Result<berth_engine::Engine, Failure> {
-    Ok(berth_engine::Engine::open(&cli.root)?)
+    Ok(berth_engine::Engine::open(&cli.root)?.with_runroot(&cli.runroot))
 }
 
 fn run(cli: &Cli) -> CmdResult {
     let e = || engine(cli);
     match &cli.command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            containers::run(&e()?, a, cli)
+        }
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            containers::create(&e()?, a)
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            containers::start(&e()?, a, cli)
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+            containers::exec(&e()?, a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(&e()?, a),
+        Command::ContainerSupervise(a) => containers::supervise(&e()?, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&e()?, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&e()?, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(&e()?, a),

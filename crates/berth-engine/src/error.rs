@@ -54,6 +54,23 @@ pub enum EngineError {
     },
     #[error("invalid --change {0:?}")]
     InvalidChange(String),
+    #[error("{0}")]
+    InvalidOption(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// A container is in a state that refuses the action; the message is Docker's.
+    #[error("{0}")]
+    ContainerState(String),
+    /// The runtime could not start the container's program; `code` is Docker's exit status for
+    /// it: 127 not found, 126 not executable, 125 otherwise.
+    #[error("{message}")]
+    Start { message: String, code: i32 },
+    #[error("runtime {runtime} {action} failed: {message}")]
+    Runtime {
+        runtime: String,
+        action: String,
+        message: String,
+    },
     #[error("store")]
     Store(#[from] StoreError),
     #[error("{op} {path:?}")]
@@ -69,7 +86,19 @@ impl EngineError {
     /// Whether the user asked for something that is not there or not allowed (Docker exits 1), as
     /// opposed to berth itself failing (exit 125).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Self::Store(_) | Self::Io { .. })
+        !matches!(
+            self,
+            Self::Store(_) | Self::Io { .. } | Self::Runtime { .. } | Self::InvalidOption(_)
+        )
+    }
+
+    /// Docker's exit status for a command that failed with this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Start { code, .. } => *code,
+            e if e.is_user_error() => 1,
+            _ => 125,
+        }
     }
 
     pub(crate) fn io(

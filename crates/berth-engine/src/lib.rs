@@ -1,16 +1,19 @@
-//! berth-engine: what the `berth` commands do, over the store. For now, images: load, save, import,
-//! resolve, tag, remove and prune.
+//! berth-engine: what the `berth` commands do, over the store: images (load, save, import, resolve,
+//! tag, remove, prune) and containers (create, run through an OCI runtime, exec, remove).
 //!
 //! Invariants: every archive and layer is treated as hostile and goes through berth-archive; files are
 //! put in the store under its writer lock and referenced in the database only once they exist.
 //! It must not depend on the CLI.
 
 mod change;
+mod container;
 mod error;
 mod image;
 mod load;
 mod save;
+mod seccomp;
 
+pub use container::{Container, ContainerState, ExecOptions, RunOptions, Stdio, parse_bytes};
 pub use error::EngineError;
 pub use image::{RemoveEvent, Removed};
 pub use load::LoadSource;
@@ -25,6 +28,7 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 pub struct Engine {
     store: Store,
     limits: Limits,
+    runroot: std::path::PathBuf,
 }
 
 impl Engine {
@@ -32,7 +36,14 @@ impl Engine {
         Ok(Self {
             store: Store::open(root)?,
             limits: Limits::default(),
+            runroot: "/run/berth".into(),
         })
+    }
+
+    /// Where containers' mount points, sockets and runtime state live.
+    pub fn with_runroot(mut self, runroot: &std::path::Path) -> Self {
+        self.runroot = runroot.to_owned();
+        self
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {

@@ -1,8 +1,8 @@
 //! berth's default seccomp profile: the `linux.seccomp` section of a container's bundle when the user
-//! asked for no other. It has Docker's semantics, so images that run under Docker's default profile
-//! run under berth's: every syscall not listed fails with EPERM, a large set is always allowed,
-//! `socket`, `personality` and `clone` are allowed only for some argument values, and the syscalls
-//! that need a capability are allowed only when the container's bounding set holds it.
+//! asked for no other. It has Docker's semantics: every syscall not listed fails with EPERM, a large
+//! set is always allowed, `socket`, `personality` and `clone` are allowed only for some argument
+//! values, and the syscalls that need a capability are allowed only when the container's bounding
+//! set holds it.
 //!
 //! Only x86_64 is described: the filter covers the x86_64, x86 and x32 system call tables, and the
 //! rules meant for other architectures are left out.
@@ -131,8 +131,8 @@ const fn arg_eq(index: u32, value: u64) -> SyscallArg {
 /// that matches allows the call.
 const GROUPS: &[Group] = &[
     Group::allow(ALLOWED),
-    // Safe since Linux 4.8, where a traced process can no longer skip its filter; berth needs 5.6
-    // (for `openat2`), so these are always allowed.
+    // Safe since Linux 4.8, where a tracer can no longer use ptrace to get its tracee past the
+    // filter; berth needs 5.6 (for `openat2`), so these are always allowed.
     Group::allow(&["process_vm_readv", "process_vm_writev", "ptrace"]),
     // Every address family but AF_ALG and AF_VSOCK.
     Group::allow(&["socket"]).args(&[arg(0, SeccompOp::LessThan, AF_ALG)]),

@@ -149,8 +149,12 @@ fn report(cli: &Cli, e: &RuntimeError) {
         message.push_str(&format!(": {s}"));
         source = s.source();
     }
-    eprintln!("berth-runtime: {message}");
-    if let Some(log) = &cli.log {
+    // With a log file the caller reads the error there; without one, stderr is the only place.
+    let Some(log) = &cli.log else {
+        eprintln!("berth-runtime: {message}");
+        return;
+    };
+    {
         let line = if cli.log_format == "json" {
             let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
             serde_json::json!({"level": "error", "msg": message, "time": time}).to_string()

@@ -355,19 +355,33 @@ fn mount_one(root: BorrowedFd<'_>, m: &Mount, bundle: &Path) -> Result<()> {
         Err(Errno::PERM) if kind == "sysfs" => {
             rustix::mount::mount_bind_recursive("/sys", fd_path(target.as_fd()))
                 .context(|| "binding /sys".into())?;
+            let mounted = reopen(root, dest)?;
             remount_readonly(
-                &fd_path(target.as_fd()),
+                &fd_path(mounted.as_fd()),
                 options.flags & !MountFlags::RDONLY,
             )
             .context(|| "making /sys read-only".into())
         }
         r => r.context(|| format!("mounting {kind} on {}", m.destination)),
     }?;
-    if let Some(p) = options.propagation {
-        rustix::mount::mount_change(fd_path(target.as_fd()), p)
-            .context(|| format!("propagation of {}", m.destination))?;
-    }
-    Ok(())
+    set_propagation(root, dest, options.propagation)
+}
+
+/// Opens a destination again after mounting on it: the handle used to mount names the directory
+/// under the new mount, and remounts and propagation changes must reach the mount itself.
+fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {
+    open_in_root(root, dest, OFlags::PATH).context(|| format!("reopening {}", dest.display()))
+}
+
+fn set_propagation(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    propagation: Option<MountPropagationFlags>,
+) -> Result<()> {
+    let Some(p) = propagation else { return Ok(()) };
+    let mounted = reopen(root, dest)?;
+    rustix::mount::mount_change(fd_path(mounted.as_fd()), p)
+        .context(|| format!("propagation of {}", dest.display()))
 }
 
 fn bind_mount(
@@ -386,25 +400,16 @@ fn bind_mount(
         source: e,
     })?;
     let target = make_in_root(root, dest, !meta.is_dir())?;
-    let target = fd_path(target.as_fd());
-    rustix::mount::mount(
-        &source,
-        &target,
-        "",
-        options.flags & (MountFlags::BIND | MountFlags::REC),
-        None,
-    )
-    .context(|| format!("bind-mounting {} on {}", source.display(), m.destination))?;
+    let flags = options.flags & (MountFlags::BIND | MountFlags::REC);
+    rustix::mount::mount(&source, fd_path(target.as_fd()), "", flags, None)
+        .context(|| format!("bind-mounting {} on {}", source.display(), m.destination))?;
     let extra = options.flags - (MountFlags::BIND | MountFlags::REC);
     if !extra.is_empty() {
-        rustix::mount::mount_remount(&target, MountFlags::BIND | extra, "")
+        let mounted = reopen(root, dest)?;
+        rustix::mount::mount_remount(fd_path(mounted.as_fd()), MountFlags::BIND | extra, "")
             .context(|| format!("setting options of {}", m.destination))?;
     }
-    if let Some(p) = options.propagation {
-        rustix::mount::mount_change(&target, p)
-            .context(|| format!("propagation of {}", m.destination))?;
-    }
-    Ok(())
+    set_propagation(root, dest, options.propagation)
 }
 
 /// A `cgroup` mount: the unified hierarchy where the host has one at `/sys/fs/cgroup`; on v1 hosts

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Result, Store, StoreError};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE layers (
@@ -52,6 +52,12 @@ CREATE TABLE containers (
     name      TEXT UNIQUE,
     image_id  TEXT NOT NULL REFERENCES images(id)
 );
+";
+
+/// Version 2: a container's creation time and the engine's JSON record of it.
+const SCHEMA_V2: &str = "
+ALTER TABLE containers ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN record TEXT NOT NULL DEFAULT '{}';
 ";
 
 pub(crate) struct Db {
@@ -123,6 +129,9 @@ impl Db {
         }
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;

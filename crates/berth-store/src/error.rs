@@ -34,6 +34,10 @@ pub enum StoreError {
         size: u64,
         limit: u64,
     },
+    #[error(
+        "the container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse { name: String, id: String },
     #[error("the database is corrupt: {0}")]
     Corrupt(String),
 }

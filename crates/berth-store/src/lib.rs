@@ -1,5 +1,5 @@
 //! berth-store owns everything under `<root>`: immutable blobs by sha256, unpacked layers by ChainID,
-//! and the SQLite database of images, tags and layers.
+//! and the SQLite database of images, tags, layers and containers.
 //!
 //! Invariants:
 //! - A blob becomes visible under `blobs/` only after its bytes are fsynced and its digest checked;
@@ -14,6 +14,7 @@
 
 mod blobs;
 mod check;
+mod containers;
 mod db;
 mod error;
 mod gc;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::Ingest;
 pub use check::Problem;
+pub use containers::ContainerRow;
 pub use db::{ImageRecord, LayerRecord, NewImage};
 pub use error::StoreError;
 pub use gc::GcReport;

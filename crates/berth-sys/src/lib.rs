@@ -121,3 +121,51 @@ pub fn unshare_cgroup_namespace() -> io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }?;
     Ok(())
 }
+
+fn sigset(signals: &[i32]) -> io::Result<libc::sigset_t> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set it is given; it is only read after that.
+    let mut set = unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        set.assume_init()
+    };
+    for &s in signals {
+        // SAFETY: `set` is an initialised sigset_t; sigaddset validates the signal number.
+        if unsafe { libc::sigaddset(&mut set, s) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(set)
+}
+
+/// Blocks `signals` in the calling thread (and threads it starts later), so they queue for
+/// [`wait_signal`] instead of running their default action. Children started with
+/// `std::process::Command` get an empty mask again.
+pub fn block_signals(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is initialised; the old mask is not asked for.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout` for one of the blocked `signals`; `None` when none came.
+pub fn wait_signal(signals: &[i32], timeout: std::time::Duration) -> io::Result<Option<i32>> {
+    let set = sigset(signals)?;
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` and `ts` are initialised and outlive the call; no siginfo is asked for.
+    let ret = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
+    if ret == -1 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    Ok(Some(ret))
+}

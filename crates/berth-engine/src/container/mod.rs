@@ -1,0 +1,375 @@
+//! Containers: creating one from an image and Docker-style options, preparing its bundle (the
+//! overlay root, generated `/etc` files and the OCI spec), running it through an OCI runtime, and
+//! removing it.
+
+mod options;
+mod overlay;
+mod spec;
+mod supervise;
+mod user;
+
+use std::path::{Path, PathBuf};
+
+use berth_store::ContainerRow;
+use berth_types::Digest;
+use serde::{Deserialize, Serialize};
+
+pub use options::{RunOptions, parse_bytes};
+pub use supervise::{ExecOptions, Stdio};
+
+use crate::{Engine, EngineError, Result};
+
+/// Asks berth-runtime to run a minimal reaper as the container's PID 1 (`--init`).
+pub const INIT_ANNOTATION: &str = "run.berth.init";
+
+/// A container's status as berth records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerState {
+    /// `created`, `running` or `exited`.
+    pub status: String,
+    pub pid: i32,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+}
+
+/// Everything berth keeps about a container, stored as JSON in its database row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image_id: Digest,
+    /// The image as the user named it.
+    pub image: String,
+    pub created: String,
+    pub options: RunOptions,
+    pub state: ContainerState,
+}
+
+const ADJECTIVES: &[&str] = &[
+    "amber", "brave", "calm", "deft", "eager", "fleet", "gentle", "hardy", "keen", "lucid",
+    "merry", "nimble", "quiet", "rapid", "steady", "swift", "tidy", "vivid", "wise", "zesty",
+];
+const NOUNS: &[&str] = &[
+    "anchor", "beacon", "bollard", "buoy", "capstan", "davit", "galley", "harbor", "hawser",
+    "jetty", "keel", "lantern", "mooring", "pier", "quay", "rudder", "schooner", "tender", "wharf",
+    "windlass",
+];
+
+fn random_name() -> String {
+    use rand::seq::IndexedRandom;
+    let mut rng = rand::rng();
+    format!(
+        "{}_{}",
+        ADJECTIVES.choose(&mut rng).unwrap_or(&"calm"),
+        NOUNS.choose(&mut rng).unwrap_or(&"quay")
+    )
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Engine {
+    fn containers_dir(&self) -> PathBuf {
+        self.store.root().join("containers")
+    }
+
+    /// `<root>/containers/<id>`: the bundle (config.json), the writable layer, generated files.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
+    /// `<runroot>/<id>`: the merged root's mount point and sockets.
+    pub fn container_run_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join(id)
+    }
+
+    /// `berth create`: records a container and makes its writable layer. Nothing runs yet.
+    pub fn create_container(&self, options: RunOptions) -> Result<Container> {
+        let image = self.resolve_image(&options.image)?;
+        // Every option is checked now, so `start` cannot fail on a typo.
+        options.user_mounts()?;
+        options.network_mode()?;
+        options.security()?;
+        spec::capabilities(&options)?;
+        let (_, config) = self.image_config(&image)?;
+        spec::process_args(&options, &config.config.clone().unwrap_or_default())?;
+        if let Some(name) = &options.name
+            && !valid_name(name)
+        {
+            return Err(EngineError::InvalidOption(format!(
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let dir = self.container_dir(&id);
+        for sub in ["upper", "work"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(EngineError::io("create", dir.join(sub)))?;
+        }
+        let mut container = Container {
+            id: id.clone(),
+            name: options.name.clone().unwrap_or_else(random_name),
+            image_id: image.id,
+            image: options.image.clone(),
+            created: now_rfc3339(),
+            options,
+            state: ContainerState {
+                status: "created".into(),
+                ..Default::default()
+            },
+        };
+        let mut attempts = 0;
+        loop {
+            let row = ContainerRow {
+                id: id.clone(),
+                name: container.name.clone(),
+                image_id: image.id,
+                created: chrono::Utc::now().timestamp(),
+                record: serde_json::to_string(&container).expect("container serialises"),
+            };
+            match self.store.insert_container(&row) {
+                Ok(()) => return Ok(container),
+                Err(berth_store::StoreError::NameInUse { .. })
+                    if container.options.name.is_none() && attempts < 20 =>
+                {
+                    attempts += 1;
+                    container.name = format!("{}{}", random_name(), attempts);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Finds a container by full ID, name, or unique ID prefix, as Docker does.
+    pub fn container(&self, name: &str) -> Result<Container> {
+        let rows = self.store.containers()?;
+        let name = name.strip_prefix('/').unwrap_or(name);
+        let found = rows
+            .iter()
+            .find(|r| r.id == name)
+            .or_else(|| rows.iter().find(|r| r.name == name));
+        let row = match found {
+            Some(r) => r,
+            None => {
+                let matches: Vec<_> = rows
+                    .iter()
+                    .filter(|r| !name.is_empty() && r.id.starts_with(name))
+                    .collect();
+                match matches.as_slice() {
+                    [one] => *one,
+                    [] => return Err(EngineError::NoSuchContainer(name.to_owned())),
+                    _ => {
+                        return Err(EngineError::Ambiguous {
+                            name: name.to_owned(),
+                        });
+                    }
+                }
+            }
+        };
+        serde_json::from_str(&row.record).map_err(|source| EngineError::InvalidJson {
+            what: format!("record of container {}", row.id),
+            source,
+        })
+    }
+
+    /// Every container, newest first.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        self.store
+            .containers()?
+            .into_iter()
+            .map(|row| {
+                serde_json::from_str(&row.record).map_err(|source| EngineError::InvalidJson {
+                    what: format!("record of container {}", row.id),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn save_container(&self, c: &Container) -> Result<()> {
+        self.store.update_container(
+            &c.id,
+            &serde_json::to_string(c).expect("container serialises"),
+        )?;
+        Ok(())
+    }
+
+    /// `berth rm`: removes a container that is not running (with `force`, kills it first).
+    pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
+        let c = self.container(name)?;
+        if self.is_running(&c) {
+            if !force {
+                return Err(EngineError::ContainerState(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name
+                )));
+            }
+            self.runtime_delete(&c, true)?;
+        }
+        self.release_rootfs(&c)?;
+        let dir = self.container_dir(&c.id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io("remove", dir)(e)),
+        }
+        self.store.delete_container(&c.id)?;
+        Ok(c.id)
+    }
+
+    /// The merged root's mount point.
+    fn rootfs_dir(&self, id: &str) -> PathBuf {
+        self.container_run_dir(id).join("rootfs")
+    }
+
+    /// Mounts the container's overlay root (image layers under its writable layer).
+    fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
+        let image = self
+            .store
+            .image(&c.image_id)?
+            .ok_or_else(|| EngineError::NoSuchImage(c.image_id.to_string()))?;
+        let dir = self.container_dir(&c.id);
+        let mut lowers: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.store.layer_path(&l.chain_id))
+            .collect();
+        if lowers.is_empty() {
+            let empty = dir.join("empty");
+            std::fs::create_dir_all(&empty).map_err(EngineError::io("create", &empty))?;
+            lowers.push(empty);
+        }
+        let target = self.rootfs_dir(&c.id);
+        std::fs::create_dir_all(&target).map_err(EngineError::io("create", &target))?;
+        overlay::unmount(&target)?;
+        overlay::mount(&lowers, &dir.join("upper"), &dir.join("work"), &target)?;
+        Ok(target)
+    }
+
+    /// Unmounts the container's root and removes its run directory.
+    pub(crate) fn release_rootfs(&self, c: &Container) -> Result<()> {
+        let target = self.rootfs_dir(&c.id);
+        overlay::unmount(&target)?;
+        let run = self.container_run_dir(&c.id);
+        match std::fs::remove_dir_all(&run) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::io("remove", run)(e)),
+        }
+    }
+
+    /// Writes the bundle: generated `/etc` files and config.json, for a mounted root.
+    fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<PathBuf> {
+        let image = self
+            .store
+            .image(&c.image_id)?
+            .ok_or_else(|| EngineError::NoSuchImage(c.image_id.to_string()))?;
+        let (_, config) = self.image_config(&image)?;
+        let image_config = config.config.unwrap_or_default();
+        let o = &c.options;
+        let host_network = o.network_mode()? == "host";
+        let hostname = match (&o.hostname, host_network) {
+            (Some(h), _) => h.clone(),
+            (None, true) => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            (None, false) => c.id[..12].to_owned(),
+        };
+        let dir = self.container_dir(&c.id);
+        write_etc_files(&dir, &hostname, host_network)?;
+        let user_spec = o
+            .user
+            .clone()
+            .or_else(|| image_config.user.clone())
+            .unwrap_or_default();
+        let user = user::resolve(rootfs, &user_spec)?;
+        let seccomp = |caps: &[String]| crate::seccomp::default_profile(caps);
+        let spec = spec::build(&spec::SpecInputs {
+            options: o,
+            image: &image_config,
+            user,
+            rootfs,
+            files_dir: &dir,
+            hostname: &hostname,
+            cgroups_path: format!("/berth/{}", c.id),
+            default_seccomp: &seccomp,
+        })?;
+        let path = dir.join("config.json");
+        let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+        std::fs::write(&path, bytes).map_err(EngineError::io("write", &path))?;
+        Ok(dir)
+    }
+}
+
+/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the container. With no network, name
+/// servers on the host's loopback are dropped: the container cannot reach them.
+fn write_etc_files(dir: &Path, hostname: &str, host_network: bool) -> Result<()> {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(EngineError::io("write", &path))
+    };
+    write("hostname", format!("{hostname}\n"))?;
+    let hosts = if host_network {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
+        )
+    };
+    write("hosts", hosts)?;
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv: String = host_resolv
+        .lines()
+        .filter(|l| host_network || !is_loopback_nameserver(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write("resolv.conf", resolv)
+}
+
+fn is_loopback_nameserver(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    words.next() == Some("nameserver")
+        && words
+            .next()
+            .is_some_and(|a| a.starts_with("127.") || a == "::1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["web", "a", "web-1", "w_e.b"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-web", "/web", "we b", "we/b", ".web"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        assert!(valid_name(&random_name()));
+    }
+
+    #[test]
+    fn loopback_nameservers_are_dropped() {
+        assert!(is_loopback_nameserver("nameserver 127.0.0.53"));
+        assert!(is_loopback_nameserver("nameserver ::1"));
+        assert!(!is_loopback_nameserver("nameserver 10.0.0.1"));
+        assert!(!is_loopback_nameserver("search example.org"));
+    }
+}

@@ -1,0 +1,73 @@
+//! A container's root filesystem: its image's layer directories, read-only, under its own upper
+//! and work directories, mounted with overlayfs.
+
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags};
+
+use crate::{EngineError, Result};
+
+fn mount_error(target: &Path) -> impl FnOnce(rustix::io::Errno) -> EngineError + '_ {
+    move |e| EngineError::io("mount overlay on", target)(e.into())
+}
+
+/// Mounts `lowers` (top layer first) under `upper` at `target`. Each layer is passed to the
+/// kernel on its own (`lowerdir+`), so no layer count overflows the one-page option string.
+pub(crate) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(mount_error(target))?;
+    let set = |key: &str, value: &Path| rustix::mount::fsconfig_set_string(&fs, key, value);
+    let per_layer = lowers.iter().try_for_each(|l| set("lowerdir+", l));
+    match per_layer {
+        Ok(()) => {}
+        // Kernels before 6.8 take only the joined list.
+        Err(rustix::io::Errno::INVAL) => {
+            let joined = lowers
+                .iter()
+                .map(|l| l.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(":");
+            return mount_classic(&joined, upper, work, target);
+        }
+        Err(e) => return Err(mount_error(target)(e)),
+    }
+    set("upperdir", upper).map_err(mount_error(target))?;
+    set("workdir", work).map_err(mount_error(target))?;
+    rustix::mount::fsconfig_create(&fs).map_err(mount_error(target))?;
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(mount_error(target))?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(mount_error(target))
+}
+
+fn mount_classic(lowers: &str, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let data = format!(
+        "lowerdir={lowers},upperdir={},workdir={}",
+        upper.display(),
+        work.display()
+    );
+    let data = std::ffi::CString::new(data)
+        .map_err(|_| EngineError::InvalidOption("a layer path holds a NUL".into()))?;
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .map_err(mount_error(target))
+}
+
+/// Unmounts `target` if it is mounted.
+pub(crate) fn unmount(target: &Path) -> Result<()> {
+    match rustix::mount::unmount(target, UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(EngineError::io("unmount", target)(e.into())),
+    }
+}

@@ -1,0 +1,673 @@
+//! Running a container's process through an OCI runtime with runc's command line, and staying
+//! with it: berth becomes the child subreaper, so the container's init is its child once the
+//! runtime's `create` exits; signals sent to berth are passed on; a terminal is proxied.
+
+use std::io::{IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use berth_types::runtime::Process;
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use rustix::process::{Pid, Signal, WaitOptions};
+
+use super::{Container, now_rfc3339, user};
+use crate::{Engine, EngineError, Result};
+
+/// How the user's terminal connects to the container's process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stdio {
+    pub tty: bool,
+    /// Keep stdin open (`-i`); otherwise the process reads /dev/null.
+    pub stdin: bool,
+}
+
+const FORWARDED: &[i32] = &[
+    libc_signal::HUP,
+    libc_signal::INT,
+    libc_signal::QUIT,
+    libc_signal::TERM,
+    libc_signal::USR1,
+    libc_signal::USR2,
+];
+
+mod libc_signal {
+    pub const HUP: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const QUIT: i32 = 3;
+    pub const USR1: i32 = 10;
+    pub const USR2: i32 = 12;
+    pub const TERM: i32 = 15;
+    pub const CHLD: i32 = 17;
+    pub const WINCH: i32 = 28;
+}
+
+/// The OCI runtime a container uses and where it keeps its state.
+struct RuntimeCmd {
+    name: String,
+    binary: PathBuf,
+    root: PathBuf,
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+impl RuntimeCmd {
+    fn command(&self, log: &Path) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(log)
+            .arg("--log-format")
+            .arg("json");
+        cmd
+    }
+}
+
+/// The last error the runtime logged (JSON lines of `level` and `msg`), or its plain text.
+fn runtime_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let mut last = None;
+    for line in text.lines() {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) if v["level"] == "error" || v["level"] == "fatal" => {
+                last = v["msg"].as_str().map(str::to_owned)
+            }
+            Ok(_) => {}
+            Err(_) if !line.trim().is_empty() => last = Some(line.to_owned()),
+            Err(_) => {}
+        }
+    }
+    last
+}
+
+/// Docker's exit status for a start failure: 127 when the program is missing, 126 when it cannot
+/// be executed, 125 otherwise.
+fn start_error(message: String) -> EngineError {
+    let lower = message.to_ascii_lowercase();
+    let code = if lower.contains("executable file not found")
+        || lower.contains("no such file or directory")
+    {
+        127
+    } else if lower.contains("permission denied") || lower.contains("is a directory") {
+        126
+    } else {
+        125
+    };
+    EngineError::Start { message, code }
+}
+
+fn read_pid(path: &Path) -> Result<i32> {
+    let text = std::fs::read_to_string(path).map_err(EngineError::io("read", path))?;
+    text.trim()
+        .parse()
+        .map_err(|_| EngineError::io("parse pid in", path)(std::io::ErrorKind::InvalidData.into()))
+}
+
+/// Receives the pty master the runtime sends over the console socket.
+fn receive_console(listener: &UnixListener) -> Result<OwnedFd> {
+    let (stream, _) = listener
+        .accept()
+        .map_err(EngineError::io("accept on", "console socket"))?;
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 256];
+    rustix::net::recvmsg(
+        &stream,
+        &mut [IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| EngineError::io("receive the terminal from", "console socket")(e.into()))?;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = message
+            && let Some(fd) = fds.next()
+        {
+            return Ok(fd);
+        }
+    }
+    Err(EngineError::io(
+        "receive the terminal from",
+        "console socket",
+    )(std::io::ErrorKind::InvalidData.into()))
+}
+
+/// Copies between the user's terminal and the container's pty until the container side closes.
+struct TerminalProxy {
+    saved: Option<rustix::termios::Termios>,
+    output: std::thread::JoinHandle<()>,
+}
+
+impl TerminalProxy {
+    fn start(master: OwnedFd, stdin: bool) -> Result<TerminalProxy> {
+        let master = std::sync::Arc::new(std::fs::File::from(master));
+        let saved = rustix::termios::tcgetattr(std::io::stdin()).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                &raw,
+            );
+        }
+        resize(&master);
+        if stdin {
+            let m = master.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut input = std::io::stdin().lock();
+                while let Ok(n) = input.read(&mut buf) {
+                    if n == 0 || (&*m).write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let m = master.clone();
+        let output = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut out = std::io::stdout();
+            while let Ok(n) = (&*m).read(&mut buf) {
+                if n == 0 || out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(TerminalProxy { saved, output })
+    }
+
+    fn finish(self) {
+        // The pty reports EIO once the container's last holder of the terminal is gone.
+        for _ in 0..200 {
+            if self.output.is_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(t) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
+        }
+    }
+}
+
+fn resize(master: &impl AsFd) {
+    if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stdout()) {
+        let _ = rustix::termios::tcsetwinsize(master, size);
+    }
+}
+
+/// Waits for `pid` (a child of this process), passing on forwarded signals and terminal resizes.
+fn wait_forwarding(pid: Pid, master: Option<&OwnedFd>) -> i32 {
+    let mut watched = FORWARDED.to_vec();
+    watched.extend([libc_signal::CHLD, libc_signal::WINCH]);
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(Some((_, status))) => return berth_status(status),
+            Ok(None) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return 255,
+        }
+        match berth_sys::wait_signal(&watched, Duration::from_millis(100)) {
+            Ok(Some(libc_signal::WINCH)) => {
+                if let Some(m) = master {
+                    resize(m);
+                }
+            }
+            Ok(Some(libc_signal::CHLD)) | Ok(None) | Err(_) => {}
+            Ok(Some(sig)) => {
+                if let Some(s) = Signal::from_named_raw(sig) {
+                    let _ = rustix::process::kill_process(pid, s);
+                }
+            }
+        }
+    }
+}
+
+fn berth_status(status: rustix::process::WaitStatus) -> i32 {
+    if let Some(code) = status.exit_status() {
+        code
+    } else if let Some(sig) = status.terminating_signal() {
+        128 + sig
+    } else {
+        255
+    }
+}
+
+impl Engine {
+    fn runtime(&self, c: &Container) -> Result<RuntimeCmd> {
+        let name = c
+            .options
+            .runtime
+            .clone()
+            .unwrap_or_else(|| "berth-runtime".into());
+        let binary = if name.contains('/') {
+            PathBuf::from(&name)
+        } else if name == "berth-runtime" {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|d| d.join("berth-runtime")))
+                .filter(|p| p.is_file())
+                .or_else(|| find_in_path(&name))
+                .ok_or_else(|| {
+                    EngineError::InvalidOption(
+                        "the berth-runtime binary was not found next to berth or in PATH".into(),
+                    )
+                })?
+        } else {
+            find_in_path(&name).ok_or_else(|| {
+                EngineError::InvalidOption(format!("unknown runtime {name:?}: not found in PATH"))
+            })?
+        };
+        let short = Path::new(&name)
+            .file_name()
+            .map_or(name.clone(), |n| n.to_string_lossy().into_owned());
+        Ok(RuntimeCmd {
+            name: short.clone(),
+            binary,
+            root: self.runroot.join("runtime").join(short),
+        })
+    }
+
+    /// Runs one runtime action to completion; its logged error becomes the failure.
+    fn runtime_action(&self, c: &Container, args: &[&str]) -> Result<()> {
+        let rt = self.runtime(c)?;
+        let log = self
+            .container_run_dir(&c.id)
+            .join(format!("runtime-{}.log", args[0]));
+        let _ = std::fs::remove_file(&log);
+        let output = rt
+            .command(&log)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(EngineError::io("run", &rt.binary))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let message = runtime_error(&log)
+            .unwrap_or_else(|| String::from_utf8_lossy(&output.stderr).trim().to_owned());
+        Err(EngineError::Runtime {
+            runtime: rt.name,
+            action: args[0].to_owned(),
+            message,
+        })
+    }
+
+    /// Whether the runtime reports the container created, running or paused.
+    pub fn is_running(&self, c: &Container) -> bool {
+        let Ok(rt) = self.runtime(c) else {
+            return false;
+        };
+        let out = Command::new(&rt.binary)
+            .arg("--root")
+            .arg(&rt.root)
+            .args(["state", &c.id])
+            .stderr(std::process::Stdio::null())
+            .output();
+        let Ok(out) = out else { return false };
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        matches!(
+            state["status"].as_str(),
+            Some("created" | "running" | "paused")
+        )
+    }
+
+    pub(crate) fn runtime_delete(&self, c: &Container, force: bool) -> Result<()> {
+        std::fs::create_dir_all(self.container_run_dir(&c.id))
+            .map_err(EngineError::io("create", self.container_run_dir(&c.id)))?;
+        let args: &[&str] = if force {
+            &["delete", "--force", &c.id]
+        } else {
+            &["delete", &c.id]
+        };
+        self.runtime_action(c, args)
+    }
+
+    /// `berth start -a` and `berth run`: starts the container with the user's stdio attached,
+    /// waits for it, records how it ended and releases its root. Returns its exit status.
+    pub fn run_attached(&self, name: &str, stdio: Stdio) -> Result<i32> {
+        self.run_container(name, stdio, false, &|| {})
+    }
+
+    /// Like [`Engine::run_attached`] for a container in the background: its stdio is /dev/null,
+    /// and `on_started` runs once it is running.
+    pub fn run_detached(&self, name: &str, stdio: Stdio, on_started: &dyn Fn()) -> Result<i32> {
+        self.run_container(name, stdio, true, on_started)
+    }
+
+    fn run_container(
+        &self,
+        name: &str,
+        stdio: Stdio,
+        detached: bool,
+        on_started: &dyn Fn(),
+    ) -> Result<i32> {
+        let mut c = self.container(name)?;
+        if c.state.status == "running" && self.is_running(&c) {
+            return Err(EngineError::ContainerState(format!(
+                "container {} is already running",
+                c.name
+            )));
+        }
+        let mut watched = FORWARDED.to_vec();
+        watched.extend([libc_signal::CHLD, libc_signal::WINCH]);
+        berth_sys::block_signals(&watched).map_err(EngineError::io("block signals in", "berth"))?;
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+            .map_err(|e| EngineError::io("become the subreaper of", "the container")(e.into()))?;
+        let started = self.start_process(&mut c, stdio, detached);
+        let result = match started {
+            Ok((pid, master)) => {
+                on_started();
+                let proxy = match master {
+                    Some(m) => {
+                        let code_master = m.try_clone().ok();
+                        Some((
+                            TerminalProxy::start(m, stdio.stdin && !detached)?,
+                            code_master,
+                        ))
+                    }
+                    None => None,
+                };
+                let code = wait_forwarding(pid, proxy.as_ref().and_then(|(_, m)| m.as_ref()));
+                if let Some((p, _)) = proxy {
+                    p.finish();
+                }
+                Ok(code)
+            }
+            Err(e) => Err(e),
+        };
+        let cleanup = self.stopped(&mut c, result.as_ref().ok().copied());
+        let code = result?;
+        cleanup?;
+        if c.options.auto_remove {
+            self.remove_container(&c.id, true)?;
+        }
+        Ok(code)
+    }
+
+    /// Mounts the root, writes the bundle, and has the runtime create and start the container.
+    /// Returns the init's pid (now a child of this process) and the pty master with a tty.
+    fn start_process(
+        &self,
+        c: &mut Container,
+        stdio: Stdio,
+        detached: bool,
+    ) -> Result<(Pid, Option<OwnedFd>)> {
+        let run_dir = self.container_run_dir(&c.id);
+        std::fs::create_dir_all(&run_dir).map_err(EngineError::io("create", &run_dir))?;
+        let rt = self.runtime(c)?;
+        // A leftover from a run that was killed: the runtime's state must go first.
+        let _ = self.runtime_action(c, &["delete", "--force", &c.id]);
+        let rootfs = self.mount_rootfs(c)?;
+        let bundle = self.write_bundle(c, &rootfs)?;
+        let pid_file = run_dir.join("pid");
+        let log = run_dir.join("runtime-create.log");
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = rt.command(&log);
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        let listener = if stdio.tty {
+            let sock = run_dir.join("console.sock");
+            let _ = std::fs::remove_file(&sock);
+            let l = UnixListener::bind(&sock).map_err(EngineError::io("listen on", &sock))?;
+            cmd.arg("--console-socket").arg(&sock);
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null());
+            Some(l)
+        } else {
+            if !stdio.stdin || detached {
+                cmd.stdin(std::process::Stdio::null());
+            }
+            if detached {
+                cmd.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+            }
+            None
+        };
+        cmd.arg(&c.id);
+        let status = cmd.status().map_err(EngineError::io("run", &rt.binary))?;
+        if !status.success() {
+            let message = runtime_error(&log)
+                .unwrap_or_else(|| format!("{} create exited with {status}", rt.name));
+            return Err(start_error(message));
+        }
+        let master = listener.as_ref().map(receive_console).transpose()?;
+        let pid = read_pid(&pid_file)?;
+        self.runtime_action(c, &["start", &c.id])
+            .map_err(|e| start_error(e.to_string()))?;
+        c.state = super::ContainerState {
+            status: "running".into(),
+            pid,
+            started_at: Some(now_rfc3339()),
+            ..Default::default()
+        };
+        self.save_container(c)?;
+        let pid = Pid::from_raw(pid).ok_or_else(|| {
+            EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
+        })?;
+        Ok((pid, master))
+    }
+
+    /// Records the end of a run and releases the runtime state and the root mount.
+    fn stopped(&self, c: &mut Container, code: Option<i32>) -> Result<()> {
+        let deleted = self.runtime_delete(c, true);
+        let released = self.release_rootfs(c);
+        c.state.status = if code.is_some() {
+            "exited".into()
+        } else {
+            "created".into()
+        };
+        c.state.pid = 0;
+        c.state.exit_code = code;
+        c.state.finished_at = code.map(|_| now_rfc3339());
+        self.save_container(c)?;
+        deleted.and(released)
+    }
+
+    /// `berth exec`: runs `args` in a running container, in its namespaces, cgroup and under its
+    /// restrictions (the container's capabilities, no_new_privs, seccomp and rlimits).
+    pub fn exec(
+        &self,
+        name: &str,
+        args: Vec<String>,
+        opts: ExecOptions,
+        stdio: Stdio,
+    ) -> Result<i32> {
+        let c = self.container(name)?;
+        if !self.is_running(&c) {
+            return Err(EngineError::ContainerState(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        let dir = self.container_dir(&c.id);
+        let spec = berth_types_spec(&dir)?;
+        let mut process: Process = spec
+            .process
+            .ok_or_else(|| EngineError::InvalidOption("the container has no process".into()))?;
+        process.args = args;
+        process.terminal = stdio.tty;
+        for e in opts.env {
+            let key = e.split('=').next().unwrap_or_default().to_owned();
+            process
+                .env
+                .retain(|x| x.split('=').next() != Some(key.as_str()));
+            process.env.push(e);
+        }
+        if let Some(w) = opts.workdir {
+            process.cwd = w;
+        }
+        if let Some(u) = opts.user {
+            let resolved = user::resolve(&self.rootfs_dir(&c.id), &u)?;
+            process.user.uid = resolved.uid;
+            process.user.gid = resolved.gid;
+            process.user.additional_gids = resolved.additional_gids;
+            if resolved.uid != 0
+                && let Some(caps) = &mut process.capabilities
+            {
+                caps.effective.clear();
+                caps.permitted.clear();
+            }
+        }
+        let run_dir = self.container_run_dir(&c.id);
+        let tag = hex::encode(rand::random::<[u8; 6]>());
+        let process_file = run_dir.join(format!("exec-{tag}.json"));
+        std::fs::write(
+            &process_file,
+            serde_json::to_vec(&process).expect("process serialises"),
+        )
+        .map_err(EngineError::io("write", &process_file))?;
+        let result = self.exec_process(&c, &process_file, &tag, stdio);
+        let _ = std::fs::remove_file(&process_file);
+        result
+    }
+
+    fn exec_process(
+        &self,
+        c: &Container,
+        process_file: &Path,
+        tag: &str,
+        stdio: Stdio,
+    ) -> Result<i32> {
+        let rt = self.runtime(c)?;
+        let run_dir = self.container_run_dir(&c.id);
+        let log = run_dir.join(format!("exec-{tag}.log"));
+        let mut cmd = rt.command(&log);
+        cmd.arg("exec").arg("--process").arg(process_file);
+        if !stdio.stdin {
+            cmd.stdin(std::process::Stdio::null());
+        }
+        let failed = |status: std::process::ExitStatus| {
+            let message = runtime_error(&log)
+                .unwrap_or_else(|| format!("{} exec exited with {status}", rt.name));
+            let _ = std::fs::remove_file(&log);
+            start_error(message)
+        };
+        if !stdio.tty {
+            cmd.arg(&c.id);
+            let status = cmd.status().map_err(EngineError::io("run", &rt.binary))?;
+            let logged = runtime_error(&log).is_some();
+            if logged {
+                return Err(failed(status));
+            }
+            let _ = std::fs::remove_file(&log);
+            return Ok(status.code().unwrap_or(255));
+        }
+        // With a terminal the runtime detaches and hands over the pty; the process becomes this
+        // process's child through the subreaper.
+        let mut watched = FORWARDED.to_vec();
+        watched.extend([libc_signal::CHLD, libc_signal::WINCH]);
+        berth_sys::block_signals(&watched).map_err(EngineError::io("block signals in", "berth"))?;
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| {
+            EngineError::io("become the subreaper of", "the exec process")(e.into())
+        })?;
+        let sock = run_dir.join(format!("exec-{tag}.sock"));
+        let listener = UnixListener::bind(&sock).map_err(EngineError::io("listen on", &sock))?;
+        let pid_file = run_dir.join(format!("exec-{tag}.pid"));
+        cmd.arg("--detach")
+            .arg("--console-socket")
+            .arg(&sock)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&c.id);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        let mut child = cmd.spawn().map_err(EngineError::io("run", &rt.binary))?;
+        let master = receive_console(&listener);
+        let status = child
+            .wait()
+            .map_err(EngineError::io("wait for", &rt.binary))?;
+        let _ = std::fs::remove_file(&sock);
+        if !status.success() {
+            return Err(failed(status));
+        }
+        let master = master?;
+        let pid = read_pid(&pid_file)?;
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(&log);
+        let pid = Pid::from_raw(pid).ok_or_else(|| {
+            EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
+        })?;
+        let code_master = master.try_clone().ok();
+        let proxy = TerminalProxy::start(master, stdio.stdin)?;
+        let code = wait_forwarding(pid, code_master.as_ref());
+        proxy.finish();
+        Ok(code)
+    }
+}
+
+/// Options of `berth exec` besides the command.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+}
+
+fn berth_types_spec(bundle: &Path) -> Result<berth_types::runtime::Spec> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path).map_err(EngineError::io("read", &path))?;
+    serde_json::from_slice(&bytes).map_err(|source| EngineError::InvalidJson {
+        what: format!("bundle config {}", path.display()),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_map_to_dockers_exit_codes() {
+        let code = |m: &str| match start_error(m.into()) {
+            EngineError::Start { code, .. } => code,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            code("exec: \"nosuch\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(
+            code("exec: \"/x\": stat /x: no such file or directory"),
+            127
+        );
+        assert_eq!(code("exec: \"/etc\": permission denied"), 126);
+        assert_eq!(code("pivot_root: invalid argument"), 125);
+    }
+
+    #[test]
+    fn the_last_logged_error_is_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(
+            &log,
+            "{\"level\":\"info\",\"msg\":\"a\"}\n{\"level\":\"error\",\"msg\":\"boom\"}\n",
+        )
+        .unwrap();
+        assert_eq!(runtime_error(&log).as_deref(), Some("boom"));
+        std::fs::write(&log, "plain text failure\n").unwrap();
+        assert_eq!(runtime_error(&log).as_deref(), Some("plain text failure"));
+        assert_eq!(runtime_error(&dir.path().join("none")), None);
+    }
+}

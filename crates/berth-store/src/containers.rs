@@ -1,0 +1,134 @@
+//! Container rows: identity, name, image, and the engine's JSON record. The store does not read
+//! the record; it keeps names unique and images referenced.
+
+use berth_types::Digest;
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::parse;
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRow {
+    pub id: String,
+    pub name: String,
+    pub image_id: Digest,
+    /// Unix seconds.
+    pub created: i64,
+    pub record: String,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_row(
+    (id, name, image_id, created, record): (String, String, String, i64, String),
+) -> Result<ContainerRow> {
+    Ok(ContainerRow {
+        id,
+        name,
+        image_id: parse(&image_id)?,
+        created,
+        record,
+    })
+}
+
+impl Store {
+    /// Records a new container; fails with [`StoreError::NameInUse`] when the name is taken.
+    pub fn insert_container(&self, c: &ContainerRow) -> Result<()> {
+        self.db.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let holder: Option<String> =
+                tx.query_row("SELECT id FROM containers WHERE name = ?1", [&c.name], |r| r.get(0)).optional()?;
+            if let Some(id) = holder {
+                return Err(StoreError::NameInUse { name: c.name.clone(), id });
+            }
+            tx.execute(
+                "INSERT INTO containers (id, name, image_id, created, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![c.id, c.name, c.image_id.to_string(), c.created, c.record],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Replaces a container's record; returns whether the container exists.
+    pub fn update_container(&self, id: &str, record: &str) -> Result<bool> {
+        self.db.with(|conn| {
+            Ok(conn.execute(
+                "UPDATE containers SET record = ?2 WHERE id = ?1",
+                params![id, record],
+            )? == 1)
+        })
+    }
+
+    pub fn delete_container(&self, id: &str) -> Result<bool> {
+        self.db
+            .with(|conn| Ok(conn.execute("DELETE FROM containers WHERE id = ?1", [id])? == 1))
+    }
+
+    /// Every container, newest first.
+    pub fn containers(&self) -> Result<Vec<ContainerRow>> {
+        self.db.with(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT id, name, image_id, created, record FROM containers ORDER BY created DESC, rowid DESC")?;
+            let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(to_row).collect()
+        })
+    }
+
+    pub fn container(&self, id: &str) -> Result<Option<ContainerRow>> {
+        self.db.with(|conn| {
+            let found = conn
+                .query_row(
+                    "SELECT id, name, image_id, created, record FROM containers WHERE id = ?1",
+                    [id],
+                    row,
+                )
+                .optional()?;
+            found.map(to_row).transpose()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_rows_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let image_id = Digest::of(b"{}");
+        store
+            .commit_image(&crate::NewImage {
+                id: image_id,
+                manifest: None,
+                created: None,
+                layers: vec![],
+                tags: vec![],
+            })
+            .unwrap();
+        let c = ContainerRow {
+            id: "a".repeat(64),
+            name: "web".into(),
+            image_id,
+            created: 5,
+            record: "{}".into(),
+        };
+        store.insert_container(&c).unwrap();
+        let clash = ContainerRow {
+            id: "b".repeat(64),
+            ..c.clone()
+        };
+        assert!(matches!(
+            store.insert_container(&clash),
+            Err(StoreError::NameInUse { .. })
+        ));
+        assert!(store.update_container(&c.id, "{\"x\":1}").unwrap());
+        assert_eq!(store.container(&c.id).unwrap().unwrap().record, "{\"x\":1}");
+        assert_eq!(store.containers().unwrap().len(), 1);
+        assert!(store.delete_container(&c.id).unwrap());
+        assert!(store.container(&c.id).unwrap().is_none());
+    }
+}
