@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # berth's main job, end to end, on a built-in example: a busybox base image made from Debian's
-# busybox-static is imported, listed, inspected, saved, and loaded back.
+# busybox-static is imported, listed, inspected, saved, loaded back, and run as a container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dpkg -s busybox-static >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; }
-[ -n "${BERTH:-}" ] || cargo build --release --bin berth
+for p in busybox-static libseccomp-dev pkg-config; do
+  dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p"; }
+done
+[ -n "${BERTH:-}" ] || cargo build --release --bin berth --bin berth-runtime
 BERTH=${BERTH:-target/release/berth}
 export BERTH_ROOT=${BERTH_ROOT:-$(mktemp -d /tmp/berth-demo.XXXXXX)}
+export BERTH_RUNROOT=${BERTH_RUNROOT:-$BERTH_ROOT/run}
 work=$(mktemp -d /tmp/berth-demo-work.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -30,3 +33,7 @@ set -x
 "$BERTH" images busybox
 "$BERTH" system df
 "$BERTH" system check
+# A container from the image: its own PID 1, hostname and network (loopback only), Podman's 11
+# capabilities, no_new_privs and the default seccomp profile.
+"$BERTH" run --rm --name demo busybox:demo sh -c 'echo "pid $$ on $(hostname)"; ls /sys/class/net; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
+"$BERTH" run --rm --read-only --memory 64m busybox:demo sh -c 'touch /x 2>&1 || true'

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what berth's tests need on Debian 12 and runs the whole suite. Run as root: the kernel
-# tests (layer apply with device nodes and ownership) and the podman interop tests need it.
+# tests (layer apply with device nodes and ownership, containers with namespaces, cgroups and
+# seccomp) and the podman and runc comparisons need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(podman skopeo umoci runc busybox-static uidmap zstd pkg-config)
+packages=(podman skopeo umoci runc busybox-static uidmap zstd pkg-config libseccomp-dev bsdutils)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -133,16 +133,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Opened before anything else: `exec` joins the container's mount namespace, where this
+    // path would name another file or none.
+    let log = cli.log.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
     match run(&cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            report(&cli, &e);
+            report(&cli, log, &e);
             ExitCode::from(1)
         }
     }
 }
 
-fn report(cli: &Cli, e: &RuntimeError) {
+fn report(cli: &Cli, log: Option<std::fs::File>, e: &RuntimeError) {
     let mut message = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -150,25 +159,17 @@ fn report(cli: &Cli, e: &RuntimeError) {
         source = s.source();
     }
     // With a log file the caller reads the error there; without one, stderr is the only place.
-    let Some(log) = &cli.log else {
+    let Some(mut log) = log else {
         eprintln!("berth-runtime: {message}");
         return;
     };
-    {
-        let line = if cli.log_format == "json" {
-            let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-            serde_json::json!({"level": "error", "msg": message, "time": time}).to_string()
-        } else {
-            format!("berth-runtime: {message}")
-        };
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
+    let line = if cli.log_format == "json" {
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        serde_json::json!({"level": "error", "msg": message, "time": time}).to_string()
+    } else {
+        format!("berth-runtime: {message}")
+    };
+    let _ = writeln!(log, "{line}");
 }
 
 fn parse_signal(s: &str) -> Result<Signal, RuntimeError> {

@@ -452,6 +452,12 @@ impl Runtime {
         if start_time(c.pid) != Some(c.pid_start) {
             return Err(wrong_state(&c, Status::Stopped, "exec", "running"));
         }
+        // Opened before joining: the paths are the host's.
+        let pid_file = options
+            .pid_file
+            .as_ref()
+            .map(|p| fs::File::create(p).context(|| format!("creating {}", p.display())))
+            .transpose()?;
         let console_socket = options
             .console_socket
             .as_ref()
@@ -487,8 +493,10 @@ impl Runtime {
                 return Err(e);
             }
         }
-        if let Some(pid_file) = &options.pid_file {
-            write_atomic(pid_file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
+        if let Some(mut file) = pid_file {
+            use std::io::Write;
+            file.write_all(pid.as_raw_nonzero().get().to_string().as_bytes())
+                .context(|| "writing the pid file".into())?;
         }
         if detach {
             return Ok(pid.as_raw_nonzero().get());

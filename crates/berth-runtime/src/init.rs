@@ -89,6 +89,7 @@ fn prepare(ctx: &InitContext<'_>) -> Result<()> {
     if let Some(umask) = p.user.umask {
         rustix::process::umask(Mode::from_raw_mode(umask));
     }
+    rootfs::ensure_dir(&p.cwd)?;
     process::enter_cwd(&p.cwd)?;
     let program = p
         .args
@@ -111,6 +112,14 @@ fn start(ctx: &InitContext<'_>) -> Result<std::convert::Infallible> {
         )
         .context(|| "opening the exec fifo".into())?;
         rustix::io::write(&writer, b"0").context(|| "writing the exec fifo".into())?;
+    }
+    if ctx
+        .spec
+        .annotations
+        .get(berth_types::runtime::INIT_ANNOTATION)
+        .is_some_and(|v| v == "true")
+    {
+        crate::reaper::fork_reaper()?;
     }
     let p = spec_process(ctx.spec)?;
     let program = process::find_program(&p.args[0], &p.env)?;

@@ -13,6 +13,7 @@ mod error;
 mod init;
 mod namespace;
 mod process;
+mod reaper;
 mod rootfs;
 mod seccomp;
 mod selfclone;

@@ -8,6 +8,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use berth_types::runtime::{Device, Linux, Mount};
@@ -56,43 +57,100 @@ pub(crate) fn open_in_root(
 
 /// Opens `path` inside `root`, creating the missing directories on the way and, when `file` is
 /// set, an empty file as the last component.
-fn make_in_root(root: BorrowedFd<'_>, path: &Path, file: bool) -> Result<OwnedFd> {
+pub(crate) fn make_in_root(root: BorrowedFd<'_>, path: &Path, file: bool) -> Result<OwnedFd> {
     match open_in_root(root, path, OFlags::PATH) {
         Ok(fd) => return Ok(fd),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(e).context(|| format!("opening {} in the container", path.display())),
     }
+    // Walk the path from the root, following symlinks as the container would see them (an
+    // absolute target starts again at the container's root), and create what is missing.
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> = components(path).collect();
     let mut current = PathBuf::from("/");
-    let components: Vec<_> = path
-        .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect();
-    for (i, component) in components.iter().enumerate() {
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            current.pop();
+            continue;
+        }
         let parent = open_in_root(root, &current, OFlags::PATH | OFlags::DIRECTORY)
             .context(|| format!("opening {} in the container", current.display()))?;
-        current.push(component);
-        let last = i + 1 == components.len();
-        let made = if last && file {
-            rustix::fs::openat(
-                &parent,
-                component.as_os_str(),
-                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o644),
-            )
-            .map(drop)
-        } else {
-            rustix::fs::mkdirat(&parent, component.as_os_str(), Mode::from_raw_mode(0o755))
-        };
-        match made {
-            Ok(()) | Err(Errno::EXIST) => {}
+        let shown = current.join(&name);
+        match rustix::fs::statat(
+            &parent,
+            name.as_os_str(),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                links += 1;
+                if links > 40 {
+                    return Err(Errno::LOOP)
+                        .context(|| format!("resolving {} in the container", path.display()));
+                }
+                let target = rustix::fs::readlinkat(&parent, name.as_os_str(), Vec::new())
+                    .context(|| format!("reading the link {}", shown.display()))?;
+                let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.to_bytes()));
+                if target.is_absolute() {
+                    current = PathBuf::from("/");
+                }
+                for (i, c) in components(&target).enumerate() {
+                    todo.insert(i, c);
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(Errno::NOENT) => {
+                let made = if todo.is_empty() && file {
+                    rustix::fs::openat(
+                        &parent,
+                        name.as_os_str(),
+                        OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::WRONLY
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o644),
+                    )
+                    .map(drop)
+                } else {
+                    rustix::fs::mkdirat(&parent, name.as_os_str(), Mode::from_raw_mode(0o755))
+                };
+                match made {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => {
+                        return Err(e)
+                            .context(|| format!("creating {} in the container", shown.display()));
+                    }
+                }
+            }
             Err(e) => {
-                return Err(e)
-                    .context(|| format!("creating {} in the container", current.display()));
+                return Err(e).context(|| format!("checking {} in the container", shown.display()));
             }
         }
+        current = shown;
     }
     open_in_root(root, path, OFlags::PATH)
         .context(|| format!("opening {} in the container", path.display()))
+}
+
+/// The normal and `..` components of a path.
+fn components(path: &Path) -> impl Iterator<Item = std::ffi::OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_owned()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    })
+}
+
+/// Creates the working directory inside the root if it is missing, as Docker does.
+pub(crate) fn ensure_dir(path: &str) -> Result<()> {
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| "opening /".into())?;
+    make_in_root(root.as_fd(), Path::new(path), false).map(drop)
 }
 
 /// Mount options split into flags, propagation and the data string for the filesystem.

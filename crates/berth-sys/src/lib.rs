@@ -169,3 +169,14 @@ pub fn wait_signal(signals: &[i32], timeout: std::time::Duration) -> io::Result<
     }
     Ok(Some(ret))
 }
+
+/// Unblocks `signals` in the calling thread.
+pub fn unblock_signals(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is initialised; the old mask is not asked for.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 pub const OCI_VERSION: &str = "1.2.0";
 
+/// Asks berth-runtime to run a minimal reaper as the container's PID 1 (`berth run --init`).
+pub const INIT_ANNOTATION: &str = "run.berth.init";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {

@@ -19,9 +19,6 @@ pub use supervise::{ExecOptions, Stdio};
 
 use crate::{Engine, EngineError, Result};
 
-/// Asks berth-runtime to run a minimal reaper as the container's PID 1 (`--init`).
-pub const INIT_ANNOTATION: &str = "run.berth.init";
-
 /// A container's status as berth records it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -48,6 +45,9 @@ pub struct Container {
     pub options: RunOptions,
     pub state: ContainerState,
 }
+
+/// An exclusive hold on a container's lifecycle, released on drop.
+pub(crate) struct ContainerLock(#[allow(dead_code)] std::fs::File);
 
 const ADJECTIVES: &[&str] = &[
     "amber", "brave", "calm", "deft", "eager", "fleet", "gentle", "hardy", "keen", "lucid",
@@ -220,6 +220,8 @@ impl Engine {
             }
             self.runtime_delete(&c, true)?;
         }
+        // Waits for whoever ran the container to finish releasing it.
+        let _lock = self.lock_container(&c.id, true)?;
         self.release_rootfs(&c)?;
         let dir = self.container_dir(&c.id);
         match std::fs::remove_dir_all(&dir) {
@@ -229,6 +231,29 @@ impl Engine {
         }
         self.store.delete_container(&c.id)?;
         Ok(c.id)
+    }
+
+    /// Holds the container's lifecycle lock: one run, and one removal, at a time. With `wait`
+    /// false, `None` says another process holds it.
+    pub(crate) fn lock_container(&self, id: &str, wait: bool) -> Result<Option<ContainerLock>> {
+        use rustix::fs::FlockOperation;
+        let path = self.container_dir(id).join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(EngineError::io("open", &path))?;
+        let op = if wait {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::NonBlockingLockExclusive
+        };
+        match rustix::fs::flock(&file, op) {
+            Ok(()) => Ok(Some(ContainerLock(file))),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(EngineError::io("lock", &path)(e.into())),
+        }
     }
 
     /// The merged root's mount point.

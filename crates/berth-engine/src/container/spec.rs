@@ -29,7 +29,7 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_SYS_CHROOT",
 ];
 
-/// Every capability this kernel ABI names, for `--privileged` and `--cap-add ALL`.
+/// Every capability the kernel names, in the kernel's order (bit 0 first).
 pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -150,7 +150,7 @@ pub fn environment(options: &RunOptions, image: &ContainerConfig, hostname: &str
 /// `CAP_`, any case, `ALL`).
 pub fn capabilities(options: &RunOptions) -> Result<Vec<String>> {
     if options.privileged {
-        return Ok(ALL_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect());
+        return Ok(host_capabilities());
     }
     let norm = |c: &str| -> Result<String> {
         let upper = c.to_ascii_uppercase();
@@ -186,7 +186,7 @@ pub fn capabilities(options: &RunOptions) -> Result<Vec<String>> {
             .collect()
     };
     if add.iter().any(|c| c == "ALL") {
-        caps = ALL_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect();
+        caps = host_capabilities();
     } else {
         for c in add {
             if !caps.contains(&c) {
@@ -195,6 +195,23 @@ pub fn capabilities(options: &RunOptions) -> Result<Vec<String>> {
         }
     }
     Ok(caps)
+}
+
+/// Every capability in this process's bounding set: what "all" can mean on this host (here,
+/// root may lack CAP_SYS_RESOURCE), in kernel order.
+fn host_capabilities() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .map(|(_, c)| (*c).to_owned())
+        .collect()
 }
 
 fn rlimit(spec: &str) -> Result<Rlimit> {
@@ -455,7 +472,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec> {
     let mut annotations = BTreeMap::new();
     if o.init {
         annotations.insert(
-            crate::container::INIT_ANNOTATION.to_owned(),
+            berth_types::runtime::INIT_ANNOTATION.to_owned(),
             "true".to_owned(),
         );
     }
@@ -651,7 +668,8 @@ mod tests {
             privileged: true,
             ..Default::default()
         };
-        assert_eq!(capabilities(&o).unwrap().len(), ALL_CAPABILITIES.len());
+        let all = capabilities(&o).unwrap();
+        assert!(all.contains(&"CAP_SYS_ADMIN".to_owned()) && all.len() <= ALL_CAPABILITIES.len());
         let o = RunOptions {
             cap_add: vec!["FLY".into()],
             ..Default::default()

@@ -361,12 +361,12 @@ impl Engine {
         on_started: &dyn Fn(),
     ) -> Result<i32> {
         let mut c = self.container(name)?;
-        if c.state.status == "running" && self.is_running(&c) {
+        let Some(lock) = self.lock_container(&c.id, false)? else {
             return Err(EngineError::ContainerState(format!(
                 "container {} is already running",
                 c.name
             )));
-        }
+        };
         let mut watched = FORWARDED.to_vec();
         watched.extend([libc_signal::CHLD, libc_signal::WINCH]);
         berth_sys::block_signals(&watched).map_err(EngineError::io("block signals in", "berth"))?;
@@ -397,6 +397,7 @@ impl Engine {
         let cleanup = self.stopped(&mut c, result.as_ref().ok().copied());
         let code = result?;
         cleanup?;
+        drop(lock);
         if c.options.auto_remove {
             self.remove_container(&c.id, true)?;
         }

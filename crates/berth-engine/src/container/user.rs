@@ -56,10 +56,10 @@ fn entries(text: &str) -> impl Iterator<Item = Vec<&str>> {
 /// Resolves `spec` (`user`, `uid`, `user:group`, `uid:gid`; empty means root) as Docker does:
 /// names must exist in the image; numeric ids need not.
 pub fn resolve(root: &Path, spec: &str) -> Result<ResolvedUser> {
-    let spec = spec.trim();
-    if spec.is_empty() {
-        return Ok(ResolvedUser::default());
-    }
+    let spec = match spec.trim() {
+        "" => "0",
+        s => s,
+    };
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -105,7 +105,9 @@ pub fn resolve(root: &Path, spec: &str) -> Result<ResolvedUser> {
             .collect(),
         _ => Vec::new(),
     };
+    // The primary group is a supplementary group too, as Docker sets them.
     additional_gids.retain(|g| *g != gid);
+    additional_gids.insert(0, gid);
     additional_gids.dedup();
     Ok(ResolvedUser {
         uid,
@@ -143,13 +145,20 @@ mod tests {
     #[test]
     fn resolves_names_ids_and_groups() {
         let r = root();
-        assert_eq!(resolve(r.path(), "").unwrap(), ResolvedUser::default());
+        assert_eq!(
+            resolve(r.path(), "").unwrap(),
+            ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![0]
+            }
+        );
         assert_eq!(
             resolve(r.path(), "app").unwrap(),
             ResolvedUser {
                 uid: 1000,
                 gid: 1000,
-                additional_gids: vec![10, 29]
+                additional_gids: vec![1000, 10, 29]
             }
         );
         assert_eq!(resolve(r.path(), "1000").unwrap().gid, 1000);
@@ -158,7 +167,7 @@ mod tests {
             ResolvedUser {
                 uid: 4242,
                 gid: 0,
-                additional_gids: vec![]
+                additional_gids: vec![0]
             }
         );
         assert_eq!(
@@ -166,7 +175,7 @@ mod tests {
             ResolvedUser {
                 uid: 1000,
                 gid: 10,
-                additional_gids: vec![]
+                additional_gids: vec![10]
             }
         );
         assert_eq!(
@@ -174,7 +183,7 @@ mod tests {
             ResolvedUser {
                 uid: 4242,
                 gid: 77,
-                additional_gids: vec![]
+                additional_gids: vec![77]
             }
         );
         let e = resolve(r.path(), "nobody").unwrap_err().to_string();
