@@ -102,6 +102,12 @@ impl Engine {
         options.network_mode()?;
         options.security()?;
         spec::capabilities(&options)?;
+        let runtime = options.runtime.as_deref().unwrap_or("berth-runtime");
+        if options.init && !runtime.ends_with("berth-runtime") {
+            return Err(EngineError::InvalidOption(format!(
+                "--init runs berth-runtime's own reaper as PID 1; runtime {runtime:?} has none"
+            )));
+        }
         let (_, config) = self.image_config(&image)?;
         spec::process_args(&options, &config.config.clone().unwrap_or_default())?;
         if let Some(name) = &options.name

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark: starting a container.
+#
+# Two comparisons, each run in one go, of the same busybox image and bundle:
+#   berth run --rm busybox true        against  podman run --rm --network none busybox true
+#   berth-runtime run of a bundle      against  crun run and runc run of the same bundle
+# berth and podman run on this machine's cgroup layout as it is. crun 1.8 refuses the hybrid
+# layout (its cgroup2 mount carries a controller), so the three runtimes run in one private mount
+# namespace where /sys/fs/cgroup/unified is hidden, every side alike. podman gets a
+# containers.conf with no default ulimits (root here cannot raise them) and runc as its runtime.
+#
+# hyperfine times RUNS runs after 3 warm-ups; the script prints each median and the ratios
+# against their targets, and the peak RSS of berth's processes during one run (/usr/bin/time's
+# %M: the largest of the process and the children it waited for).
+#
+# Run from the project root, as root, after `cargo build --release`:
+#   bench/run.sh            # RUNS=30
+#   RUNS=100 bench/run.sh
+# Missing tools (podman, runc, crun, hyperfine, busybox-static, time) are installed with apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-30}
+BERTH=$(realpath "${BERTH:-target/release/berth}")
+RUNTIME=$(realpath "${BERTH_RUNTIME:-$(dirname "$BERTH")/berth-runtime}")
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
+[ -x "$BERTH" ] && [ -x "$RUNTIME" ] || { echo "bench/run.sh: build first: cargo build --release" >&2; exit 1; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: RUNS must be a positive integer" >&2; exit 1; }
+missing=()
+for p in podman runc crun hyperfine busybox-static time; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+work=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
+export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run CONTAINERS_CONF=$work/containers.conf
+podman_flags=(--root "$work/podman" --runroot "$work/podman-run" --tmpdir "$work/podman-tmp"
+  --storage-driver overlay --cgroup-manager cgroupfs --events-backend none)
+cleanup() {
+  trap - EXIT INT TERM
+  podman "${podman_flags[@]}" system reset --force >/dev/null 2>&1 || true
+  awk -v d="$work" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# One busybox root filesystem: an image for berth and podman, a bundle for the runtimes.
+rootfs=$work/bundle/rootfs
+mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev}
+cp /bin/busybox "$rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+tar --numeric-owner -C "$rootfs" -cf "$work/busybox.tar" .
+printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' > "$CONTAINERS_CONF"
+"$BERTH" import "$work/busybox.tar" busybox:bench >/dev/null
+podman "${podman_flags[@]}" import "$work/busybox.tar" busybox:bench >/dev/null 2>&1
+(cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"true"/' config.json)
+
+median() { python3 -c 'import json,sys; print(" ".join("%.1f" % (x["median"] * 1000) for x in json.load(open(sys.argv[1]))["results"]))' "$1"; }
+
+echo "== berth run --rm vs podman run --rm --network none ($RUNS runs)"
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/engine.json" \
+  -n berth "$BERTH run --rm busybox:bench true" \
+  -n podman "podman ${podman_flags[*]} run --rm --network none busybox:bench true" >/dev/null
+read -r berth_ms podman_ms < <(median "$work/engine.json")
+
+echo "== berth-runtime run vs crun run vs runc run ($RUNS runs, unified cgroup mount hidden)"
+unshare -m --propagation private sh -c "umount -l /sys/fs/cgroup/unified 2>/dev/null || true
+  cd '$work/bundle' && hyperfine -N --runs '$RUNS' --warmup 3 --export-json '$work/runtime.json' \
+    -n berth-runtime '$RUNTIME --root $work/rt-berth run bench' \
+    -n crun 'crun --root $work/rt-crun run bench' \
+    -n runc 'runc --root $work/rt-runc run bench'" >/dev/null
+read -r rt_ms crun_ms runc_ms < <(median "$work/runtime.json")
+
+rss_run=$(/usr/bin/time -f %M "$BERTH" run --rm busybox:bench true 2>&1 >/dev/null | tail -1)
+rss_rt=$(cd "$work/bundle" && /usr/bin/time -f %M "$RUNTIME" --root "$work/rt-berth" run bench 2>&1 >/dev/null | tail -1)
+
+python3 - "$berth_ms" "$podman_ms" "$rt_ms" "$crun_ms" "$runc_ms" "$rss_run" "$rss_rt" <<'PY'
+import sys
+berth, podman, rt, crun, runc, rss_run, rss_rt = map(float, sys.argv[1:])
+print(f"median ms: berth run {berth:.1f}, podman run {podman:.1f}, berth-runtime {rt:.1f}, crun {crun:.1f}, runc {runc:.1f}")
+print(f"berth run / podman run  = {berth/podman:.3f}  (target <= 0.2)")
+print(f"berth run / crun run    = {berth/crun:.2f}   (target <= 2.0)")
+print(f"berth-runtime / crun    = {rt/crun:.2f}   (target <= 1.0)")
+print(f"berth-runtime / runc    = {rt/runc:.2f}")
+print(f"peak RSS: berth run (with its runtime children) {rss_run/1024:.1f} MiB, berth-runtime run {rss_rt/1024:.1f} MiB  (target < 10 MiB)")
+PY
