@@ -82,10 +82,9 @@ fn start_time(pid: i32) -> Option<u64> {
 }
 
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 1024
-        && id != "."
-        && id != ".."
+    // A leading letter or digit keeps ids apart from the runtime's own dot-entries (`.seccomp`).
+    id.len() <= 1024
+        && id.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.+".contains(&b))
@@ -239,6 +238,7 @@ impl Runtime {
             if let Some(path) = pid_ns {
                 namespace::join(&[namespace::open("pid", &path)?])?;
             }
+            let seccomp = self.seccomp_program(&linux)?;
             let (parent, child) = sync::pair()?;
             let pid = match berth_sys::clone_process(flags)
                 .context(|| "cloning the container process".into())?
@@ -252,6 +252,7 @@ impl Runtime {
                         channel: child,
                         fifo,
                         console_socket,
+                        seccomp,
                     })
                 }
                 Some(pid) => pid,
@@ -292,6 +293,15 @@ impl Runtime {
             let _ = fs::remove_dir_all(&dir);
         }
         result
+    }
+
+    /// The container's seccomp program, compiled once per profile (see [`crate::seccomp`]).
+    fn seccomp_program(&self, linux: &berth_types::runtime::Linux) -> Result<Option<Vec<u8>>> {
+        linux
+            .seccomp
+            .as_ref()
+            .map(|s| crate::seccomp::program(s, &self.root.join(".seccomp")))
+            .transpose()
     }
 
     /// `start`: lets a created container's init exec the user's program.
@@ -452,7 +462,8 @@ impl Runtime {
         if start_time(c.pid) != Some(c.pid_start) {
             return Err(wrong_state(&c, Status::Stopped, "exec", "running"));
         }
-        // Opened before joining: the paths are the host's.
+        // Opened and read before joining: the paths are the host's.
+        let seccomp = self.seccomp_program(&linux)?;
         let pid_file = options
             .pid_file
             .as_ref()
@@ -473,7 +484,7 @@ impl Runtime {
         let pid = match berth_sys::clone_process(0).context(|| "forking the exec process".into())? {
             None => {
                 drop(parent);
-                let error = match exec_child(process, &spec, console_socket) {
+                let error = match exec_child(process, seccomp.as_deref(), console_socket) {
                     Ok(never) => match never {},
                     Err(e) => e,
                 };
@@ -507,7 +518,7 @@ impl Runtime {
 
 fn exec_child(
     p: &Process,
-    spec: &Spec,
+    seccomp: Option<&[u8]>,
     console_socket: Option<OwnedFd>,
 ) -> Result<std::convert::Infallible> {
     if p.terminal {
@@ -525,7 +536,6 @@ fn exec_child(
         .first()
         .ok_or_else(|| RuntimeError::Config("process.args is empty".into()))?;
     let program = process::find_program(first, &p.env)?;
-    let seccomp = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref());
     process::exec(p, &program, seccomp)
 }
 

@@ -20,6 +20,8 @@ pub(crate) struct InitContext<'a> {
     /// The exec fifo, opened `O_PATH` before pivot_root; `None` for `run`.
     pub fifo: Option<OwnedFd>,
     pub console_socket: Option<OwnedFd>,
+    /// The compiled seccomp program, made on the host side where the cache is reachable.
+    pub seccomp: Option<Vec<u8>>,
 }
 
 /// Runs the init in the cloned child. Never returns: it execs the user's program or exits 1,
@@ -123,6 +125,5 @@ fn start(ctx: &InitContext<'_>) -> Result<std::convert::Infallible> {
     }
     let p = spec_process(ctx.spec)?;
     let program = process::find_program(&p.args[0], &p.env)?;
-    let seccomp = ctx.spec.linux.as_ref().and_then(|l| l.seccomp.as_ref());
-    process::exec(p, &program, seccomp)
+    process::exec(p, &program, ctx.seccomp.as_deref())
 }

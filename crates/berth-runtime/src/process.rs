@@ -12,7 +12,6 @@ use rustix::process::{Resource, Rlimit as Limit};
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
 use crate::error::{Context, Result, RuntimeError};
-use crate::seccomp;
 
 /// Parses a `CAP_*` name.
 pub fn capability(name: &str) -> Option<CapabilitySet> {
@@ -213,25 +212,28 @@ pub(crate) fn enter_cwd(cwd: &str) -> Result<()> {
     Ok(())
 }
 
-/// Drops into the user's credentials, applies no_new_privs and seccomp in the order the kernel
-/// allows, closes every inherited descriptor above stdio, and executes the program.
+/// Drops into the user's credentials, applies no_new_privs and the compiled seccomp program in the
+/// order the kernel allows, closes every inherited descriptor above stdio, and executes the program.
 pub(crate) fn exec(
     p: &Process,
     program: &Path,
-    seccomp_spec: Option<&berth_types::runtime::Seccomp>,
+    seccomp: Option<&[u8]>,
 ) -> Result<std::convert::Infallible> {
-    let filter = seccomp_spec.map(seccomp::compile).transpose()?;
+    let load = |bpf: &[u8]| {
+        berth_sys::load_seccomp_program(bpf)
+            .map_err(|e| RuntimeError::Seccomp(format!("loading the filter: {e}")))
+    };
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the user may lose below.
     if !p.no_new_privileges
-        && let Some(f) = &filter
+        && let Some(bpf) = seccomp
     {
-        f.load().map_err(|e| RuntimeError::Seccomp(e.to_string()))?;
+        load(bpf)?;
     }
     apply_credentials(p)?;
     if p.no_new_privileges {
         rustix::thread::set_no_new_privs(true).context(|| "setting no_new_privs".into())?;
-        if let Some(f) = &filter {
-            f.load().map_err(|e| RuntimeError::Seccomp(e.to_string()))?;
+        if let Some(bpf) = seccomp {
+            load(bpf)?;
         }
     }
     berth_sys::cloexec_from(3).context(|| "closing inherited descriptors".into())?;

@@ -1,12 +1,22 @@
-//! `linux.seccomp` compiled into a BPF filter through libseccomp. Syscall names this libseccomp
+//! `linux.seccomp` compiled into a BPF program through libseccomp. Syscall names this libseccomp
 //! does not know are skipped, as other runtimes do, so one profile serves several kernels.
+//!
+//! Compiling a profile the size of Docker's takes libseccomp about 10 ms, more than the rest of a
+//! container start, so each program is kept in the runtime's state directory under the SHA-256 of
+//! the profile and the libseccomp version, and later containers load it directly. The directory is
+//! the runtime's own (root-only); a cached program that is not a whole number of filter
+//! instructions is ignored and recompiled.
 
 use berth_types::runtime::{Seccomp, SeccompOp, SyscallArg};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 
-use crate::error::{Result, RuntimeError};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Context, Result, RuntimeError};
 
 const EPERM: i32 = 1;
 
@@ -57,7 +67,7 @@ fn seccomp_error(what: &str, e: impl std::fmt::Display) -> RuntimeError {
 }
 
 /// Builds the filter; loading it is the caller's last step before exec.
-pub(crate) fn compile(spec: &Seccomp) -> Result<ScmpFilterContext> {
+fn compile(spec: &Seccomp) -> Result<ScmpFilterContext> {
     let default = action(&spec.default_action, spec.default_errno_ret)?;
     let mut ctx =
         ScmpFilterContext::new(default).map_err(|e| seccomp_error("creating the filter", e))?;
@@ -109,4 +119,73 @@ fn add_rule(
         ctx.add_rule_conditional(act, syscall, &[compare(a)])?;
     }
     Ok(())
+}
+
+/// The BPF program for `spec`, from the cache in `dir` or compiled (and then cached).
+pub(crate) fn program(spec: &Seccomp, dir: &Path) -> Result<Vec<u8>> {
+    let version = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    let mut hasher = Sha256::new();
+    hasher.update(version.as_bytes());
+    hasher.update(serde_json::to_vec(spec).expect("profile serialises"));
+    let path = dir.join(format!("{}.bpf", hex::encode(hasher.finalize())));
+    if let Ok(bytes) = std::fs::read(&path)
+        && !bytes.is_empty()
+        && bytes.len() % 8 == 0
+    {
+        return Ok(bytes);
+    }
+    let ctx = compile(spec)?;
+    std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        rustix::process::getpid().as_raw_nonzero()
+    ));
+    let file = std::fs::File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
+    ctx.export_bpf(&file)
+        .map_err(|e| seccomp_error("exporting the filter", e))?;
+    drop(file);
+    let bytes = std::fs::read(&tmp).context(|| format!("reading {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).context(|| format!("caching {}", path.display()))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_types::runtime::SyscallRule;
+
+    use super::*;
+
+    #[test]
+    fn programs_are_compiled_once_and_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Seccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            syscalls: vec![SyscallRule {
+                names: vec!["mkdir".into(), "no_such_syscall".into()],
+                action: "SCMP_ACT_ERRNO".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let first = program(&spec, dir.path()).unwrap();
+        assert!(!first.is_empty() && first.len().is_multiple_of(8));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(program(&spec, dir.path()).unwrap(), first);
+        // A damaged cache entry is recompiled.
+        let entry = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&entry, b"bad").unwrap();
+        assert_eq!(program(&spec, dir.path()).unwrap(), first);
+        let bad = Seccomp {
+            default_action: "SCMP_ACT_NOTIFY".into(),
+            ..Default::default()
+        };
+        assert!(program(&bad, dir.path()).is_err());
+    }
 }

@@ -1,10 +1,13 @@
 //! CVE-2019-5736: a container process must never be able to write to the runtime's binary, even
 //! while the runtime joins it. Before touching a container, the runtime re-executes itself from a
-//! sealed memfd copy, so `/proc/PID/exe` names an immutable in-memory file, not the host binary.
+//! handle that cannot be written: the binary bind-mounted read-only with the mount detached at
+//! once (no copy, so it is cheap), or, where mounting is not allowed, a sealed memfd copy. Either
+//! way `/proc/PID/exe` then names a file nobody can open for writing.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags, StatVfsMountFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::error::{Context, Result, RuntimeError};
 
@@ -13,13 +16,19 @@ const SEALS: SealFlags = SealFlags::SEAL
     .union(SealFlags::GROW)
     .union(SealFlags::WRITE);
 
-/// Whether this process already runs from a sealed copy.
+/// Whether this process runs from a sealed memfd copy.
 fn is_sealed(exe: impl AsFd) -> bool {
     rustix::fs::fcntl_get_seals(exe).is_ok_and(|s| s.contains(SEALS))
 }
 
-/// Re-executes the current binary from a sealed memfd unless it already runs from one. Returns only
-/// when already sealed.
+/// Whether this process runs from a read-only mount (a detached read-only bind, or a binary
+/// installed on a read-only filesystem).
+fn is_read_only(exe: impl AsFd) -> bool {
+    rustix::fs::fstatvfs(exe).is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY))
+}
+
+/// Re-executes the current binary from a handle that cannot be written, unless it already runs
+/// from one. Returns only when it does.
 pub fn ensure_sealed_binary() -> Result<()> {
     let exe = rustix::fs::open(
         "/proc/self/exe",
@@ -27,19 +36,69 @@ pub fn ensure_sealed_binary() -> Result<()> {
         Mode::empty(),
     )
     .context(|| "opening /proc/self/exe".into())?;
-    if is_sealed(&exe) {
+    if is_sealed(&exe) || is_read_only(&exe) {
         return Ok(());
     }
+    let (args, env) = args_and_env();
+    if let Ok(handle) = read_only_handle() {
+        let err = berth_sys::fexecve(&handle, &args, &env);
+        tracing::debug!("re-executing through a read-only bind failed: {err}");
+    }
+    let memfd = sealed_copy(&exe)?;
+    let err = berth_sys::fexecve(&memfd, &args, &env);
+    Err(RuntimeError::Os {
+        what: "re-executing the sealed runtime copy".into(),
+        source: err,
+    })
+}
+
+fn args_and_env() -> (Vec<String>, Vec<String>) {
+    let args = std::env::args().collect();
+    let env = std::env::vars_os()
+        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    (args, env)
+}
+
+/// Bind-mounts this binary read-only on a fresh empty file, opens it through that mount, and
+/// detaches the mount: the handle keeps the detached read-only mount alive, reachable by nobody.
+fn read_only_handle() -> Result<OwnedFd> {
+    let pid = rustix::process::getpid().as_raw_nonzero();
+    let target = std::env::temp_dir().join(format!("berth-runtime-exe.{pid}"));
+    let create = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+    drop(
+        rustix::fs::open(&target, create, Mode::from_raw_mode(0o600))
+            .context(|| format!("creating {}", target.display()))?,
+    );
+    let handle = (|| {
+        rustix::mount::mount_bind("/proc/self/exe", &target)
+            .context(|| "binding the runtime binary".into())?;
+        let handle =
+            rustix::mount::mount_remount(&target, MountFlags::BIND | MountFlags::RDONLY, "")
+                .context(|| "making the runtime binary read-only".into())
+                .and_then(|()| {
+                    rustix::fs::open(&target, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                        .context(|| "opening the read-only runtime binary".into())
+                });
+        let _ = rustix::mount::unmount(&target, UnmountFlags::DETACH);
+        handle
+    })();
+    let _ = std::fs::remove_file(&target);
+    handle
+}
+
+/// Copies this binary into a memfd and seals it against every change.
+fn sealed_copy(exe: &OwnedFd) -> Result<OwnedFd> {
     let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     let memfd = rustix::fs::memfd_create("berth-runtime", flags | MemfdFlags::EXEC)
         .or_else(|_| rustix::fs::memfd_create("berth-runtime", flags))
         .context(|| "memfd_create".into())?;
-    let size = rustix::fs::fstat(&exe)
+    let size = rustix::fs::fstat(exe)
         .context(|| "stat of the runtime binary".into())?
         .st_size as usize;
     let mut copied = 0;
     while copied < size {
-        let n = rustix::fs::sendfile(&memfd, &exe, None, size - copied)
+        let n = rustix::fs::sendfile(&memfd, exe, None, size - copied)
             .context(|| "copying the runtime binary".into())?;
         if n == 0 {
             break;
@@ -47,13 +106,5 @@ pub fn ensure_sealed_binary() -> Result<()> {
         copied += n;
     }
     rustix::fs::fcntl_add_seals(&memfd, SEALS).context(|| "sealing the runtime copy".into())?;
-    let args: Vec<String> = std::env::args().collect();
-    let env: Vec<String> = std::env::vars_os()
-        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-        .collect();
-    let err = berth_sys::fexecve(&memfd, &args, &env);
-    Err(RuntimeError::Os {
-        what: "re-executing the sealed runtime copy".into(),
-        source: err,
-    })
+    Ok(memfd)
 }

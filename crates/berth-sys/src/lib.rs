@@ -180,3 +180,42 @@ pub fn unblock_signals(signals: &[i32]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Installs a compiled seccomp BPF program (an array of `struct sock_filter`, 8 bytes each) on the
+/// calling thread. The caller must hold CAP_SYS_ADMIN or have set no_new_privs.
+pub fn load_seccomp_program(program: &[u8]) -> io::Result<()> {
+    const FILTER_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
+    if program.is_empty()
+        || !program.len().is_multiple_of(FILTER_SIZE)
+        || program.len() / FILTER_SIZE > u16::MAX as usize
+    {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let filters: Vec<libc::sock_filter> = program
+        .chunks_exact(FILTER_SIZE)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: filters.len() as u16,
+        filter: filters.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `filters`, which holds `len` initialised sock_filter entries and
+    // outlives the call; the kernel copies the program before returning.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -226,9 +226,15 @@ impl Engine {
             }
             self.runtime_delete(&c, true)?;
         }
+        self.remove_record(&c)?;
+        Ok(c.id)
+    }
+
+    /// Removes a container that no longer runs: its root mount, directories and record.
+    pub(crate) fn remove_record(&self, c: &Container) -> Result<()> {
         // Waits for whoever ran the container to finish releasing it.
         let _lock = self.lock_container(&c.id, true)?;
-        self.release_rootfs(&c)?;
+        self.release_rootfs(c)?;
         let dir = self.container_dir(&c.id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
@@ -236,7 +242,7 @@ impl Engine {
             Err(e) => return Err(EngineError::io("remove", dir)(e)),
         }
         self.store.delete_container(&c.id)?;
-        Ok(c.id)
+        Ok(())
     }
 
     /// Holds the container's lifecycle lock: one run, and one removal, at a time. With `wait`

@@ -399,7 +399,7 @@ impl Engine {
         cleanup?;
         drop(lock);
         if c.options.auto_remove {
-            self.remove_container(&c.id, true)?;
+            self.remove_record(&c)?;
         }
         Ok(code)
     }
@@ -416,14 +416,18 @@ impl Engine {
         std::fs::create_dir_all(&run_dir).map_err(EngineError::io("create", &run_dir))?;
         let rt = self.runtime(c)?;
         // A leftover from a run that was killed: the runtime's state must go first.
-        let _ = self.runtime_action(c, &["delete", "--force", &c.id]);
+        if rt.root.join(&c.id).exists() {
+            let _ = self.runtime_action(c, &["delete", "--force", &c.id]);
+        }
         let rootfs = self.mount_rootfs(c)?;
         let bundle = self.write_bundle(c, &rootfs)?;
         let pid_file = run_dir.join("pid");
-        let log = run_dir.join("runtime-create.log");
+        let log = run_dir.join("runtime-run.log");
         let _ = std::fs::remove_file(&log);
         let mut cmd = rt.command(&log);
-        cmd.arg("create")
+        // `run --detach` is create and start in one runtime process; berth stays the subreaper.
+        cmd.arg("run")
+            .arg("--detach")
             .arg("--bundle")
             .arg(&bundle)
             .arg("--pid-file")
@@ -450,13 +454,11 @@ impl Engine {
         let status = cmd.status().map_err(EngineError::io("run", &rt.binary))?;
         if !status.success() {
             let message = runtime_error(&log)
-                .unwrap_or_else(|| format!("{} create exited with {status}", rt.name));
+                .unwrap_or_else(|| format!("{} run exited with {status}", rt.name));
             return Err(start_error(message));
         }
         let master = listener.as_ref().map(receive_console).transpose()?;
         let pid = read_pid(&pid_file)?;
-        self.runtime_action(c, &["start", &c.id])
-            .map_err(|e| start_error(e.to_string()))?;
         c.state = super::ContainerState {
             status: "running".into(),
             pid,
