@@ -551,24 +551,42 @@ fn kernel_memory_and_pids_limits() {
     assert_no_leftovers(&env);
 }
 
-#[test]
-fn kernel_seccomp_and_capabilities_restrict_the_container() {
-    if !ready(&["busybox"]) {
+/// The default seccomp profile, capabilities and device rules, under `runtime`.
+fn seccomp_and_capabilities(runtime: &str) {
+    let tools: &[&str] = if runtime == "runc" {
+        &["busybox", "runc"]
+    } else {
+        &["busybox"]
+    };
+    if !ready(tools) {
         return;
     }
-    let env = setup("seccomp", &[]);
+    let env = setup(&format!("seccomp-{runtime}"), &[]);
+    let rt = ["--runtime", runtime];
     // unshare(CLONE_NEWUSER) needs no capability; only the default profile denies it.
-    let r = run(&env, &["run", "--rm", "busybox", "unshare", "-U", "true"]);
+    let r = run(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "unshare",
+            "-U",
+            "true",
+        ],
+    );
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
     run_ok(
         &env,
-        &["--security-opt", "seccomp=unconfined"],
+        &["--runtime", runtime, "--security-opt", "seccomp=unconfined"],
         &["unshare", "-U", "true"],
     );
     let status = run_ok(
         &env,
-        &[],
+        &rt,
         &[
             "grep",
             "-E",
@@ -584,7 +602,7 @@ fn kernel_seccomp_and_capabilities_restrict_the_container() {
         status.contains("CapBnd:\t00000000800405fb"),
         "Podman's 11 capabilities: {status}"
     );
-    run_ok(&env, &[], &["chown", "1", "/tmp"]);
+    run_ok(&env, &rt, &["chown", "1", "/tmp"]);
     let r = run(
         &env,
         &[
@@ -609,12 +627,21 @@ fn kernel_seccomp_and_capabilities_restrict_the_container() {
     assert_ne!(r.code, 0, "mounting needs CAP_SYS_ADMIN");
     let r = run(
         &env,
-        &["run", "--rm", "busybox", "ping", "-c1", "127.0.0.1"],
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "ping",
+            "-c1",
+            "127.0.0.1",
+        ],
     );
     assert_ne!(r.code, 0, "no NET_RAW by default");
     let privileged = run_ok(
         &env,
-        &["--privileged"],
+        &["--runtime", runtime, "--privileged"],
         &[
             "sh",
             "-c",
@@ -640,7 +667,35 @@ fn kernel_seccomp_and_capabilities_restrict_the_container() {
         ],
     );
     assert_eq!(r.code, 1, "a profile file is applied: {}", r.stderr);
+    // The device cgroup: even with CAP_MKNOD, a disk device cannot be opened.
+    let r = run(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "--cap-add",
+            "MKNOD",
+            "busybox",
+            "sh",
+            "-c",
+            "mknod /tmp/loop b 7 0 && head -c1 /tmp/loop",
+        ],
+    );
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
     assert_no_leftovers(&env);
+}
+
+#[test]
+fn kernel_seccomp_and_capabilities_restrict_the_container() {
+    seccomp_and_capabilities("berth-runtime");
+}
+
+#[test]
+fn kernel_seccomp_and_capabilities_with_runc() {
+    seccomp_and_capabilities("runc");
 }
 
 #[test]

@@ -191,6 +191,20 @@ impl Cgroup {
                 }
             }
         }
+        if !self.v2
+            && !r.devices.is_empty()
+            && let Some(dir) = self.controller("devices")
+        {
+            // Each rule in order, as the kernel's list is built: a leading deny-all clears it.
+            for rule in &r.devices {
+                let file = if rule.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write_file(dir, file, &rule.v1_line())?;
+            }
+        }
         if let (Some(pids), Some(dir)) = (&r.pids, self.controller("pids")) {
             write_file(dir, "pids.max", &max_or(pids.limit))?;
         }

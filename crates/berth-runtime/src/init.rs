@@ -64,6 +64,15 @@ fn prepare(ctx: &InitContext<'_>) -> Result<()> {
     let linux = spec.linux.clone().unwrap_or_default();
     let p = spec_process(spec)?;
     crate::namespace::join_paths(&linux.namespaces)?;
+    if crate::namespace::wants_new(&linux.namespaces, "user") {
+        // The maps are written: become the namespace's root, so files made from here on are owned
+        // by a mapped id.
+        let root = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+        rustix::thread::set_thread_res_gid(root.1, root.1, root.1)
+            .context(|| "becoming root in the user namespace".into())?;
+        rustix::thread::set_thread_res_uid(root.0, root.0, root.0)
+            .context(|| "becoming root in the user namespace".into())?;
+    }
     if crate::namespace::wants_new(&linux.namespaces, "cgroup") {
         berth_sys::unshare_cgroup_namespace()
             .context(|| "unsharing the cgroup namespace".into())?;

@@ -549,7 +549,7 @@ fn populate_dev(root: BorrowedFd<'_>, devices: &[Device]) -> Result<()> {
             }
             Err(Errno::EXIST) => {}
             // In a user namespace mknod is refused: bind the host's node instead.
-            Err(Errno::PERM) => {
+            Err(Errno::PERM | Errno::OVERFLOW) => {
                 let fd = rustix::fs::openat(
                     &dev,
                     name.as_str(),

@@ -167,8 +167,39 @@ pub struct IdMapping {
     pub size: u32,
 }
 
+/// A device cgroup rule: `allow` or deny `access` (`r`, `w`, `m`) to `kind` (`a`, `b`, `c`)
+/// devices `major:minor` (absent means any).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRule {
+    pub allow: bool,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+}
+
+impl DeviceRule {
+    /// The rule as the v1 devices controller reads it: `c 1:3 rwm`.
+    pub fn v1_line(&self) -> String {
+        let num = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.kind.as_deref().unwrap_or("a"),
+            num(self.major),
+            num(self.minor),
+            self.access.as_deref().unwrap_or("rwm")
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryResources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use berth_types::image::ContainerConfig;
 use berth_types::runtime::{
-    Capabilities, CpuResources, Device, Linux, MemoryResources, Mount, Namespace, PidsResources,
-    Process, Resources, Rlimit, Root, Spec, User,
+    Capabilities, CpuResources, Device, DeviceRule, Linux, MemoryResources, Mount, Namespace,
+    PidsResources, Process, Resources, Rlimit, Root, Spec, User,
 };
 
 use super::options::{RunOptions, UserMount};
@@ -443,6 +443,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec> {
             period: Some(100_000),
             shares: None,
         }),
+        devices: device_rules(o.privileged),
         pids: Some(PidsResources {
             limit: o.pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),
         }),
@@ -488,6 +489,43 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec> {
         annotations,
         linux: Some(linux),
     })
+}
+
+/// Docker's device cgroup rules: everything for `--privileged`; otherwise nothing but mknod, the
+/// default devices, ptys and /dev/net/tun.
+fn device_rules(privileged: bool) -> Vec<DeviceRule> {
+    let rule = |allow: bool, kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        DeviceRule {
+            allow,
+            kind: Some(kind.into()),
+            major,
+            minor,
+            access: Some(access.into()),
+        }
+    };
+    if privileged {
+        return vec![rule(true, "a", None, None, "rwm")];
+    }
+    let mut rules = vec![
+        rule(false, "a", None, None, "rwm"),
+        rule(true, "c", None, None, "m"),
+        rule(true, "b", None, None, "m"),
+    ];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
+        rules.push(rule(true, "c", Some(major), Some(minor), "rwm"));
+    }
+    rules.push(rule(true, "c", Some(136), None, "rwm"));
+    rules
 }
 
 /// The host's device nodes directly under `/dev`, which `--privileged` passes through.
