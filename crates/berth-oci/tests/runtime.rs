@@ -151,6 +151,13 @@ impl Drop for Bundle {
         for id in &self.ids {
             let _ = self.runtime(&["delete", "--force", id]);
         }
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(hierarchy.path().join("berth-runtime-test"));
+        }
     }
 }
 

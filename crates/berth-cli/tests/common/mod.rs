@@ -189,6 +189,15 @@ impl Drop for Env {
                 }
             }
         }
+        // The parent group runtimes make for berth's containers goes once it is empty (runc leaves
+        // it in the cpuset and named hierarchies too).
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(hierarchy.path().join("berth"));
+        }
         if self.path("podman-root").exists() {
             let _ = self.podman(&["system", "reset", "--force"]);
         }
