@@ -920,3 +920,39 @@ fn kernel_runtime_binary_cannot_be_overwritten_from_inside() {
     env.ok(&["rm", "-f", "target"]);
     assert_no_leftovers(&env);
 }
+
+#[test]
+fn kernel_cpu_limit_ulimits_and_stdin() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("cpu", &[]);
+    let id = env.ok(&["run", "-d", "--cpus", "0.5", "busybox", "sleep", "600"]);
+    let id = id.trim();
+    let quota = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.cfs_quota_us"))
+        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/berth/{id}/cpu.max")))
+        .unwrap();
+    assert!(
+        quota.trim() == "50000" || quota.starts_with("50000 100000"),
+        "{quota}"
+    );
+    env.ok(&["rm", "-f", id]);
+    let limits = run_ok(
+        &env,
+        &["--ulimit", "nofile=512:1024"],
+        &["sh", "-c", "ulimit -n; ulimit -Hn"],
+    );
+    assert_eq!(limits, "512\n1024\n");
+    // -i passes stdin through; without it the program reads nothing.
+    let out = env.berth_stdin(
+        &["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"],
+        Some(b"piped\n"),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\ndone\n");
+    let out = env.berth_stdin(
+        &["run", "--rm", "busybox", "sh", "-c", "cat; echo done"],
+        Some(b"piped\n"),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    assert_no_leftovers(&env);
+}

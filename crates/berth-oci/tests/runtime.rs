@@ -355,3 +355,34 @@ fn features_describe_the_runtime() {
     );
     assert_eq!(f["linux"]["seccomp"]["enabled"], true);
 }
+
+/// A `/dev/null` that is not the null device, or a `/proc` that is not procfs, is refused before
+/// anything is mounted over or written through it (CVE-2025-31133, CVE-2025-52881).
+#[test]
+fn kernel_fake_dev_null_and_proc_are_refused() {
+    if !ready() {
+        return;
+    }
+    let b = Bundle::new(&["true"]);
+    let fake = b.path("fakedev");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("null"), "not a device").unwrap();
+    b.write_spec(&["true"], |s| {
+        s["mounts"][1] = json!({"destination": "/dev", "type": "bind", "source": "fakedev", "options": ["rbind"]});
+    });
+    let out = b.runtime(&["run", "fake-null"]);
+    assert!(!out.status.success());
+    let log = std::fs::read_to_string(b.path("log.json")).unwrap();
+    assert!(log.contains("/dev/null is not the null device"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(fake.join("null")).unwrap(),
+        "not a device"
+    );
+    b.write_spec(&["true"], |s| {
+        s["mounts"][0] = json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
+    });
+    let out = b.runtime(&["run", "fake-proc"]);
+    assert!(!out.status.success());
+    let log = std::fs::read_to_string(b.path("log.json")).unwrap();
+    assert!(log.contains("/proc is not a procfs mount root"), "{log}");
+}

@@ -43,7 +43,14 @@ pub struct Container {
     pub image: String,
     pub created: String,
     pub options: RunOptions,
+    /// The signal that asks the program to stop: the image's STOPSIGNAL, else SIGTERM.
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
     pub state: ContainerState,
+}
+
+fn default_stop_signal() -> String {
+    "SIGTERM".into()
 }
 
 /// An exclusive hold on a container's lifecycle, released on drop.
@@ -109,7 +116,8 @@ impl Engine {
             )));
         }
         let (_, config) = self.image_config(&image)?;
-        spec::process_args(&options, &config.config.clone().unwrap_or_default())?;
+        let image_config = config.config.unwrap_or_default();
+        spec::process_args(&options, &image_config)?;
         if let Some(name) = &options.name
             && !valid_name(name)
         {
@@ -130,6 +138,10 @@ impl Engine {
             image: options.image.clone(),
             created: now_rfc3339(),
             options,
+            stop_signal: image_config
+                .stop_signal
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(default_stop_signal),
             state: ContainerState {
                 status: "created".into(),
                 ..Default::default()
@@ -400,6 +412,13 @@ mod tests {
             assert!(!valid_name(bad), "{bad}");
         }
         assert!(valid_name(&random_name()));
+    }
+
+    #[test]
+    fn records_without_a_stop_signal_default_to_sigterm() {
+        let json = r#"{"id":"a","name":"n","image_id":"sha256:0000000000000000000000000000000000000000000000000000000000000000","image":"i","created":"t","options":{"image":"i","name":null,"cmd":[],"entrypoint":null,"env":[],"workdir":null,"user":null,"hostname":null,"tty":false,"interactive":false,"auto_remove":false,"volumes":[],"mounts":[],"tmpfs":[],"read_only":false,"network":null,"cap_add":[],"cap_drop":[],"privileged":false,"security_opt":[],"memory":null,"cpus":null,"pids_limit":null,"ulimits":[],"init":false,"runtime":null,"labels":[]},"state":{"Status":"created","Pid":0,"ExitCode":null,"StartedAt":null,"FinishedAt":null,"OOMKilled":false}}"#;
+        let c: Container = serde_json::from_str(json).unwrap();
+        assert_eq!(c.stop_signal, "SIGTERM");
     }
 
     #[test]
