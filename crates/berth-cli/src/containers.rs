@@ -254,6 +254,7 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
     };
     let auto_remove = options.auto_remove;
     let c = engine.create_container(options).map_err(run_failure)?;
+    tracing::debug!(id = %c.id, "created");
     if a.detach {
         start_detached(cli, &c.id).map_err(|e| Failure::with_code(EXIT_ENGINE, e))?;
         println!("{}", c.id);

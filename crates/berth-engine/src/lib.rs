@@ -29,6 +29,9 @@ pub struct Engine {
     store: Store,
     limits: Limits,
     runroot: std::path::PathBuf,
+    /// berth-runtime through a detached read-only mount, made on first use (see
+    /// `container::supervise`).
+    runtime_exe: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
 impl Engine {
@@ -37,6 +40,7 @@ impl Engine {
             store: Store::open(root)?,
             limits: Limits::default(),
             runroot: "/run/berth".into(),
+            runtime_exe: std::sync::OnceLock::new(),
         })
     }
 

@@ -19,6 +19,11 @@ const V1_CONTROLLERS: &[&str] = &[
     "memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio",
 ];
 
+/// Whether `/sys/fs/cgroup` is the unified (v2) hierarchy.
+pub(crate) fn is_v2_host() -> bool {
+    rustix::fs::statfs(CGROUP_ROOT).is_ok_and(|s| s.f_type == CGROUP2_SUPER_MAGIC)
+}
+
 /// A container's control group: its directory in each hierarchy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cgroup {
@@ -47,7 +52,7 @@ impl Cgroup {
             what: "reading the cgroup mount".into(),
             source: e.into(),
         })?;
-        if fs.f_type as i64 == CGROUP2_SUPER_MAGIC {
+        if fs.f_type == CGROUP2_SUPER_MAGIC {
             return Ok(Cgroup {
                 unified: Some(root.join(rel)),
                 v2: true,

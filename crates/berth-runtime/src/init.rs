@@ -59,23 +59,17 @@ fn spec_process(spec: &Spec) -> Result<&Process> {
 
 /// Everything up to "ready": namespaces joined, filesystem built, program found.
 fn prepare(ctx: &InitContext<'_>) -> Result<()> {
-    ctx.channel.expect("go")?;
     let spec = ctx.spec;
     let linux = spec.linux.clone().unwrap_or_default();
     let p = spec_process(spec)?;
     crate::namespace::join_paths(&linux.namespaces)?;
-    if crate::namespace::wants_new(&linux.namespaces, "user") {
-        // The maps are written: become the namespace's root, so files made from here on are owned
-        // by a mapped id.
-        let root = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
-        rustix::thread::set_thread_res_gid(root.1, root.1, root.1)
-            .context(|| "becoming root in the user namespace".into())?;
-        rustix::thread::set_thread_res_uid(root.0, root.0, root.0)
-            .context(|| "becoming root in the user namespace".into())?;
-    }
-    if crate::namespace::wants_new(&linux.namespaces, "cgroup") {
-        berth_sys::unshare_cgroup_namespace()
-            .context(|| "unsharing the cgroup namespace".into())?;
+    // The runtime moves this process into its cgroup (which can wait out an RCU grace period)
+    // while the filesystem is built here. Only a user namespace (its maps) or a cgroup2 mount
+    // inside a new cgroup namespace need the move first.
+    let wants = |kind| crate::namespace::wants_new(&linux.namespaces, kind);
+    let early = wants("user") || (wants("cgroup") && crate::cgroup::is_v2_host());
+    if early {
+        joined(ctx, &linux)?;
     }
     let readonly = spec.root.as_ref().is_some_and(|r| r.readonly);
     rootfs::setup(ctx.rootfs, &spec.mounts, &linux, ctx.bundle)?;
@@ -84,6 +78,9 @@ fn prepare(ctx: &InitContext<'_>) -> Result<()> {
             .context(|| "setting the hostname".into())?;
     }
     crate::namespace::write_sysctls(&linux.sysctl)?;
+    if !early {
+        joined(ctx, &linux)?;
+    }
     if p.terminal {
         let socket = ctx.console_socket.as_ref().ok_or_else(|| {
             RuntimeError::Config("process.terminal needs --console-socket".into())
@@ -109,6 +106,24 @@ fn prepare(ctx: &InitContext<'_>) -> Result<()> {
     process::find_program(program, &p.env)?;
     // The runtime no longer needs this process to be inspectable.
     ctx.channel.send("ready")
+}
+
+/// Waits for the runtime's "go" (cgroup joined, id maps written), then becomes root of a new
+/// user namespace and enters a new cgroup namespace rooted at the container's cgroup.
+fn joined(ctx: &InitContext<'_>, linux: &berth_types::runtime::Linux) -> Result<()> {
+    ctx.channel.expect("go")?;
+    if crate::namespace::wants_new(&linux.namespaces, "user") {
+        let root = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+        rustix::thread::set_thread_res_gid(root.1, root.1, root.1)
+            .context(|| "becoming root in the user namespace".into())?;
+        rustix::thread::set_thread_res_uid(root.0, root.0, root.0)
+            .context(|| "becoming root in the user namespace".into())?;
+    }
+    if crate::namespace::wants_new(&linux.namespaces, "cgroup") {
+        berth_sys::unshare_cgroup_namespace()
+            .context(|| "unsharing the cgroup namespace".into())?;
+    }
+    Ok(())
 }
 
 /// After "ready": wait for `start`, then become the user's program.

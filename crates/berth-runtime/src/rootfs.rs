@@ -476,7 +476,7 @@ fn mount_cgroup(root: BorrowedFd<'_>, dest: &Path, options: &MountOptions) -> Re
     let target = make_in_root(root, dest, false)?;
     let target = fd_path(target.as_fd());
     let flags = options.flags | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    let v2 = rustix::fs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.f_type == 0x6367_7270);
+    let v2 = crate::cgroup::is_v2_host();
     let result = if v2 {
         rustix::mount::mount("cgroup2", &target, "cgroup2", flags, None)
     } else {

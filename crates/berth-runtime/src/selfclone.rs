@@ -7,7 +7,6 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags, StatVfsMountFlags};
-use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::error::{Context, Result, RuntimeError};
 
@@ -40,7 +39,10 @@ pub fn ensure_sealed_binary() -> Result<()> {
         return Ok(());
     }
     let (args, env) = args_and_env();
-    if let Ok(handle) = read_only_handle() {
+    let scratch = std::env::temp_dir();
+    if let Ok(handle) =
+        berth_sys::read_only_exec_handle(std::path::Path::new("/proc/self/exe"), &scratch)
+    {
         let err = berth_sys::fexecve(&handle, &args, &env);
         tracing::debug!("re-executing through a read-only bind failed: {err}");
     }
@@ -58,33 +60,6 @@ fn args_and_env() -> (Vec<String>, Vec<String>) {
         .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
         .collect();
     (args, env)
-}
-
-/// Bind-mounts this binary read-only on a fresh empty file, opens it through that mount, and
-/// detaches the mount: the handle keeps the detached read-only mount alive, reachable by nobody.
-fn read_only_handle() -> Result<OwnedFd> {
-    let pid = rustix::process::getpid().as_raw_nonzero();
-    let target = std::env::temp_dir().join(format!("berth-runtime-exe.{pid}"));
-    let create = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
-    drop(
-        rustix::fs::open(&target, create, Mode::from_raw_mode(0o600))
-            .context(|| format!("creating {}", target.display()))?,
-    );
-    let handle = (|| {
-        rustix::mount::mount_bind("/proc/self/exe", &target)
-            .context(|| "binding the runtime binary".into())?;
-        let handle =
-            rustix::mount::mount_remount(&target, MountFlags::BIND | MountFlags::RDONLY, "")
-                .context(|| "making the runtime binary read-only".into())
-                .and_then(|()| {
-                    rustix::fs::open(&target, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                        .context(|| "opening the read-only runtime binary".into())
-                });
-        let _ = rustix::mount::unmount(&target, UnmountFlags::DETACH);
-        handle
-    })();
-    let _ = std::fs::remove_file(&target);
-    handle
 }
 
 /// Copies this binary into a memfd and seals it against every change.

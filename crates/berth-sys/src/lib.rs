@@ -219,3 +219,38 @@ pub fn load_seccomp_program(program: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A handle on `binary` through a read-only bind mount that is detached at once: executing the
+/// handle (`fexecve`, or `/proc/self/fd/N`) gives a process whose `/proc/PID/exe` nobody can open
+/// for writing, the defence against CVE-2019-5736. `scratch_dir` holds the mount point for the
+/// moment the mount exists.
+pub fn read_only_exec_handle(
+    binary: &std::path::Path,
+    scratch_dir: &std::path::Path,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::mount::{MountFlags, UnmountFlags};
+    let pid = rustix::process::getpid().as_raw_nonzero();
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let target = scratch_dir.join(format!(".exe-{pid}-{nonce}"));
+    let create = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+    drop(rustix::fs::open(
+        &target,
+        create,
+        Mode::from_raw_mode(0o600),
+    )?);
+    let handle = (|| {
+        rustix::mount::mount_bind(binary, &target)?;
+        let handle =
+            rustix::mount::mount_remount(&target, MountFlags::BIND | MountFlags::RDONLY, "")
+                .and_then(|()| {
+                    rustix::fs::open(&target, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                });
+        let _ = rustix::mount::unmount(&target, UnmountFlags::DETACH);
+        Ok::<_, io::Error>(handle?)
+    })();
+    let _ = std::fs::remove_file(&target);
+    handle
+}

@@ -281,7 +281,7 @@ impl Engine {
     }
 
     /// The merged root's mount point.
-    fn rootfs_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn rootfs_dir(&self, id: &str) -> PathBuf {
         self.container_run_dir(id).join("rootfs")
     }
 
@@ -360,7 +360,7 @@ impl Engine {
             default_seccomp: &seccomp,
         })?;
         let path = dir.join("config.json");
-        let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+        let bytes = serde_json::to_vec(&spec).expect("spec serialises");
         std::fs::write(&path, bytes).map_err(EngineError::io("write", &path))?;
         Ok(dir)
     }

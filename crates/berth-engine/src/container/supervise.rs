@@ -14,7 +14,7 @@ use berth_types::runtime::Process;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
 
-use super::{Container, now_rfc3339, user};
+use super::{Container, now_rfc3339, overlay, user};
 use crate::{Engine, EngineError, Result};
 
 /// How the user's terminal connects to the container's process.
@@ -66,7 +66,9 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 
 impl RuntimeCmd {
     fn command(&self, log: &Path) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.binary);
+        cmd.arg0(&self.name);
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")
@@ -279,6 +281,23 @@ impl Engine {
         let short = Path::new(&name)
             .file_name()
             .map_or(name.clone(), |n| n.to_string_lossy().into_owned());
+        // berth-runtime is started from a read-only handle, so it runs protected from the start
+        // and need not re-execute itself (CVE-2019-5736); runc and crun protect themselves.
+        let binary = if short == "berth-runtime" {
+            let handle = self.runtime_exe.get_or_init(|| {
+                std::fs::create_dir_all(&self.runroot).ok()?;
+                berth_sys::read_only_exec_handle(&binary, &self.runroot).ok()
+            });
+            match handle {
+                Some(fd) => PathBuf::from(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(fd)
+                )),
+                None => binary,
+            }
+        } else {
+            binary
+        };
         Ok(RuntimeCmd {
             name: short.clone(),
             binary,
@@ -288,26 +307,29 @@ impl Engine {
 
     /// Runs one runtime action to completion; its logged error becomes the failure.
     fn runtime_action(&self, c: &Container, args: &[&str]) -> Result<()> {
+        self.spawn_runtime_action(c, args)?.finish()
+    }
+
+    /// Starts one runtime action; [`RuntimeCall::finish`] waits for it.
+    fn spawn_runtime_action(&self, c: &Container, args: &[&str]) -> Result<RuntimeCall> {
         let rt = self.runtime(c)?;
         let log = self
             .container_run_dir(&c.id)
             .join(format!("runtime-{}.log", args[0]));
         let _ = std::fs::remove_file(&log);
-        let output = rt
+        let child = rt
             .command(&log)
             .args(args)
             .stdin(std::process::Stdio::null())
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .map_err(EngineError::io("run", &rt.binary))?;
-        if output.status.success() {
-            return Ok(());
-        }
-        let message = runtime_error(&log)
-            .unwrap_or_else(|| String::from_utf8_lossy(&output.stderr).trim().to_owned());
-        Err(EngineError::Runtime {
+        Ok(RuntimeCall {
+            child,
+            log,
             runtime: rt.name,
             action: args[0].to_owned(),
-            message,
         })
     }
 
@@ -372,7 +394,9 @@ impl Engine {
         berth_sys::block_signals(&watched).map_err(EngineError::io("block signals in", "berth"))?;
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| EngineError::io("become the subreaper of", "the container")(e.into()))?;
+        tracing::debug!(id = %c.id, "starting");
         let started = self.start_process(&mut c, stdio, detached);
+        tracing::debug!(id = %c.id, "started");
         let result = match started {
             Ok((pid, master)) => {
                 on_started();
@@ -394,7 +418,9 @@ impl Engine {
             }
             Err(e) => Err(e),
         };
+        tracing::debug!(id = %c.id, "exited");
         let cleanup = self.stopped(&mut c, result.as_ref().ok().copied());
+        tracing::debug!(id = %c.id, "released");
         let code = result?;
         cleanup?;
         drop(lock);
@@ -420,7 +446,9 @@ impl Engine {
             let _ = self.runtime_action(c, &["delete", "--force", &c.id]);
         }
         let rootfs = self.mount_rootfs(c)?;
+        tracing::debug!(id = %c.id, "root mounted");
         let bundle = self.write_bundle(c, &rootfs)?;
+        tracing::debug!(id = %c.id, "bundle written");
         let pid_file = run_dir.join("pid");
         let log = run_dir.join("runtime-run.log");
         let _ = std::fs::remove_file(&log);
@@ -472,10 +500,12 @@ impl Engine {
         Ok((pid, master))
     }
 
-    /// Records the end of a run and releases the runtime state and the root mount.
+    /// Records the end of a run and releases the runtime state and the root mount. The runtime's
+    /// `delete` and the unmount run side by side; a container about to be removed (`--rm`) is
+    /// not recorded as exited first.
     fn stopped(&self, c: &mut Container, code: Option<i32>) -> Result<()> {
-        let deleted = self.runtime_delete(c, true);
-        let released = self.release_rootfs(c);
+        let delete = self.spawn_runtime_action(c, &["delete", "--force", &c.id]);
+        let unmounted = overlay::unmount(&self.rootfs_dir(&c.id));
         c.state.status = if code.is_some() {
             "exited".into()
         } else {
@@ -484,8 +514,14 @@ impl Engine {
         c.state.pid = 0;
         c.state.exit_code = code;
         c.state.finished_at = code.map(|_| now_rfc3339());
-        self.save_container(c)?;
-        deleted.and(released)
+        let saved = if c.options.auto_remove {
+            Ok(())
+        } else {
+            self.save_container(c)
+        };
+        let deleted = delete.and_then(RuntimeCall::finish);
+        deleted.and(unmounted).and(saved)?;
+        self.release_rootfs(c)
     }
 
     /// `berth exec`: runs `args` in a running container, in its namespaces, cgroup and under its
@@ -617,6 +653,34 @@ impl Engine {
         let code = wait_forwarding(pid, code_master.as_ref());
         proxy.finish();
         Ok(code)
+    }
+}
+
+/// A runtime action in progress.
+struct RuntimeCall {
+    child: std::process::Child,
+    log: PathBuf,
+    runtime: String,
+    action: String,
+}
+
+impl RuntimeCall {
+    /// Waits for the action; its logged error becomes the failure.
+    fn finish(self) -> Result<()> {
+        let output = self
+            .child
+            .wait_with_output()
+            .map_err(EngineError::io("wait for", &self.runtime))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let message = runtime_error(&self.log)
+            .unwrap_or_else(|| String::from_utf8_lossy(&output.stderr).trim().to_owned());
+        Err(EngineError::Runtime {
+            runtime: self.runtime,
+            action: self.action,
+            message,
+        })
     }
 }
 
