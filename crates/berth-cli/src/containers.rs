@@ -9,36 +9,43 @@ use clap::Args;
 
 use crate::{CmdResult, EXIT_ENGINE, Failure};
 
+/// The flags `run`, `create` and `exec` share: how the process runs.
 #[derive(Args)]
-#[command(disable_help_flag = true)]
-pub struct CreateArgs {
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
-    help: Option<bool>,
+pub struct ProcessArgs {
     /// Keep STDIN open.
     #[arg(short, long)]
     interactive: bool,
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     tty: bool,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the host's value).
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+}
+
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
     /// Assign a name to the container.
     #[arg(long)]
     name: Option<String>,
-    /// Set environment variables (KEY=VALUE, or KEY to pass the host's value).
-    #[arg(short, long)]
-    env: Vec<String>,
     /// Read environment variables from a file.
     #[arg(long)]
     env_file: Vec<PathBuf>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    workdir: Option<String>,
-    /// Username or UID (format: <name|uid>[:<group|gid>]).
-    #[arg(short, long)]
-    user: Option<String>,
     /// Overwrite the image's default ENTRYPOINT.
     #[arg(long)]
     entrypoint: Option<String>,
@@ -126,21 +133,8 @@ pub struct ExecArgs {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    /// Keep STDIN open.
-    #[arg(short, long)]
-    interactive: bool,
-    /// Allocate a pseudo-TTY.
-    #[arg(short, long)]
-    tty: bool,
-    /// Username or UID (format: <name|uid>[:<group|gid>]).
-    #[arg(short, long)]
-    user: Option<String>,
-    /// Set environment variables.
-    #[arg(short, long)]
-    env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    workdir: Option<String>,
+    #[command(flatten)]
+    process: ProcessArgs,
     container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     command: Vec<String>,
@@ -191,18 +185,18 @@ fn run_options(a: &CreateArgs) -> anyhow::Result<RunOptions> {
     for f in &a.env_file {
         env.extend(read_env_file(f)?);
     }
-    env.extend(a.env.iter().filter_map(|e| env_entry(e)));
+    env.extend(a.process.env.iter().filter_map(|e| env_entry(e)));
     Ok(RunOptions {
         image: a.image.clone(),
         name: a.name.clone(),
         cmd: a.command.clone(),
         entrypoint: a.entrypoint.clone(),
         env,
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
+        workdir: a.process.workdir.clone(),
+        user: a.process.user.clone(),
         hostname: a.hostname.clone(),
-        tty: a.tty,
-        interactive: a.interactive,
+        tty: a.process.tty,
+        interactive: a.process.interactive,
         auto_remove: a.rm,
         volumes: a.volume.clone(),
         mounts: a.mount.clone(),
@@ -369,13 +363,13 @@ pub fn supervise(engine: &Engine, a: &SuperviseArgs) -> CmdResult {
 
 pub fn exec(engine: &Engine, a: &ExecArgs) -> CmdResult {
     let opts = ExecOptions {
-        env: a.env.iter().filter_map(|e| env_entry(e)).collect(),
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
+        env: a.process.env.iter().filter_map(|e| env_entry(e)).collect(),
+        workdir: a.process.workdir.clone(),
+        user: a.process.user.clone(),
     };
     let stdio = Stdio {
-        tty: a.tty,
-        stdin: a.interactive,
+        tty: a.process.tty,
+        stdin: a.process.interactive,
     };
     let code = engine
         .exec(&a.container, a.command.clone(), opts, stdio)

@@ -136,14 +136,18 @@ fn assert_no_leftovers(env: &Env) {
     }
 }
 
+/// Whether the tests can run under `runtime` (berth-runtime is built with the tests).
+fn runtime_ready(runtime: &str) -> bool {
+    if runtime == "runc" {
+        ready(&["busybox", "runc"])
+    } else {
+        ready(&["busybox"])
+    }
+}
+
 /// PID 1, its own hostname, no host network device, and a mount table that shows no host path.
 fn isolation(runtime: &str) {
-    let tools: &[&str] = if runtime == "runc" {
-        &["busybox", "runc"]
-    } else {
-        &["busybox"]
-    };
-    if !ready(tools) {
+    if !runtime_ready(runtime) {
         return;
     }
     let env = setup(&format!("isolation-{runtime}"), &[]);
@@ -553,12 +557,7 @@ fn kernel_memory_and_pids_limits() {
 
 /// The default seccomp profile, capabilities and device rules, under `runtime`.
 fn seccomp_and_capabilities(runtime: &str) {
-    let tools: &[&str] = if runtime == "runc" {
-        &["busybox", "runc"]
-    } else {
-        &["busybox"]
-    };
-    if !ready(tools) {
+    if !runtime_ready(runtime) {
         return;
     }
     let env = setup(&format!("seccomp-{runtime}"), &[]);

@@ -613,20 +613,10 @@ pub fn wait_child(pid: i32) -> i32 {
     };
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => return exit_status(status),
+            Ok(Some((_, status))) => return berth_sys::shell_status(status),
             Err(rustix::io::Errno::INTR) => continue,
             _ => return 255,
         }
-    }
-}
-
-pub fn exit_status(status: rustix::process::WaitStatus) -> i32 {
-    if let Some(code) = status.exit_status() {
-        code
-    } else if let Some(sig) = status.terminating_signal() {
-        128 + sig
-    } else {
-        255
     }
 }
 

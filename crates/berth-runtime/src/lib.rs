@@ -21,9 +21,7 @@ mod sync;
 
 pub use cgroup::Cgroup;
 pub use console::send_fd;
-pub use container::{
-    Container, CreateOptions, Runtime, Status, exit_status, read_spec, valid_id, wait_child,
-};
+pub use container::{Container, CreateOptions, Runtime, Status, read_spec, valid_id, wait_child};
 pub use error::{Result, RuntimeError};
 pub use process::capability;
 pub use selfclone::ensure_sealed_binary;

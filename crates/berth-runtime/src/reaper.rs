@@ -7,7 +7,6 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, WaitOptions};
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
-use crate::container::exit_status;
 use crate::error::{Context, Result};
 
 /// Signals passed on to the program (all but SIGKILL, SIGSTOP and SIGCHLD).
@@ -48,7 +47,7 @@ fn reap(child: Pid, watched: &[i32]) -> i32 {
     loop {
         loop {
             match rustix::process::waitpid(None, WaitOptions::NOHANG) {
-                Ok(Some((pid, status))) if pid == child => return exit_status(status),
+                Ok(Some((pid, status))) if pid == child => return berth_sys::shell_status(status),
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(rustix::io::Errno::INTR) => continue,

@@ -254,3 +254,14 @@ pub fn read_only_exec_handle(
     let _ = std::fs::remove_file(&target);
     handle
 }
+
+/// A wait status as a shell reports it: the exit code, or 128 + the signal that killed it.
+pub fn shell_status(status: rustix::process::WaitStatus) -> i32 {
+    if let Some(code) = status.exit_status() {
+        code
+    } else if let Some(sig) = status.terminating_signal() {
+        128 + sig
+    } else {
+        255
+    }
+}

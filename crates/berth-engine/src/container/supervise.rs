@@ -222,7 +222,7 @@ fn wait_forwarding(pid: Pid, master: Option<&OwnedFd>) -> i32 {
     watched.extend([libc_signal::CHLD, libc_signal::WINCH]);
     loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
-            Ok(Some((_, status))) => return berth_status(status),
+            Ok(Some((_, status))) => return berth_sys::shell_status(status),
             Ok(None) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(_) => return 255,
@@ -240,16 +240,6 @@ fn wait_forwarding(pid: Pid, master: Option<&OwnedFd>) -> i32 {
                 }
             }
         }
-    }
-}
-
-fn berth_status(status: rustix::process::WaitStatus) -> i32 {
-    if let Some(code) = status.exit_status() {
-        code
-    } else if let Some(sig) = status.terminating_signal() {
-        128 + sig
-    } else {
-        255
     }
 }
 
