@@ -955,3 +955,35 @@ fn kernel_cpu_limit_ulimits_and_stdin() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
     assert_no_leftovers(&env);
 }
+
+/// crun 1.8 refuses this machine's hybrid layout (its cgroup2 mount carries a controller); berth
+/// passes the refusal on as a start failure (125). With the unified mount hidden, as on a host
+/// crun supports, the same container runs with berth's defaults.
+#[test]
+fn kernel_crun_runs_where_its_cgroup_support_allows() {
+    if !ready(&["busybox", "crun", "unshare"]) {
+        return;
+    }
+    let env = setup("crun", &[]);
+    let hybrid = Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+    if hybrid {
+        let r = run(
+            &env,
+            &["run", "--rm", "--runtime", "crun", "busybox", "true"],
+        );
+        assert_eq!(r.code, 125, "{}", r.stderr);
+        assert!(r.stderr.contains("hybrid"), "{}", r.stderr);
+    }
+    let script = format!(
+        "umount -l /sys/fs/cgroup/unified 2>/dev/null; {} --root {} --runroot {} run --rm --runtime crun busybox sh -c 'echo $$; grep -E \"^(NoNewPrivs|Seccomp):\" /proc/self/status; ls /sys/class/net'",
+        common::BERTH,
+        env.root().display(),
+        env.path("run").display()
+    );
+    let out = sh(&format!(
+        "unshare -m --propagation private sh -c \"{}\"",
+        script.replace('"', "\\\"")
+    ));
+    assert_eq!(out, "1\nNoNewPrivs:\t1\nSeccomp:\t2\nlo\n");
+    assert_no_leftovers(&env);
+}

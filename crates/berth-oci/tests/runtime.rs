@@ -55,7 +55,7 @@ impl Bundle {
 
     fn write_spec(&self, args: &[&str], edit: impl FnOnce(&mut Value)) {
         let mut spec = json!({
-            "ociVersion": "1.2.0",
+            "ociVersion": "1.0.2",
             "process": {"user": {"uid": 0, "gid": 0}, "args": args, "env": ["PATH=/bin"], "cwd": "/",
                         "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
                         "noNewPrivileges": true},
@@ -183,7 +183,7 @@ fn kernel_lifecycle_through_the_runc_command_line() {
         state["pid"].to_string(),
         std::fs::read_to_string(b.path("pid")).unwrap()
     );
-    assert_eq!(state["ociVersion"], "1.2.0");
+    assert_eq!(state["ociVersion"], "1.0.2");
     b.ok(&["start", "life"]);
     b.wait_status("life", "running");
     let pids: Vec<i32> = serde_json::from_str(&b.ok(&["ps", "--format", "json", "life"])).unwrap();
@@ -341,7 +341,7 @@ fn features_describe_the_runtime() {
     let out = Command::new(RUNTIME).arg("features").output().unwrap();
     assert!(out.status.success());
     let f: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(f["ociVersionMax"], "1.2.0");
+    assert_eq!(f["ociVersionMax"], "1.0.2");
     let ns = f["linux"]["namespaces"].as_array().unwrap();
     for kind in ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"] {
         assert!(ns.iter().any(|n| n == kind), "{kind}");

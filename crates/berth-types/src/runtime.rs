@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub const OCI_VERSION: &str = "1.2.0";
+/// The runtime-spec version berth writes and its runtime reports: 1.0.2, which every runtime here
+/// (runc, crun 1.8) accepts; nothing berth uses is newer.
+pub const OCI_VERSION: &str = "1.0.2";
 
 /// Asks berth-runtime to run a minimal reaper as the container's PID 1 (`berth run --init`).
 pub const INIT_ANNOTATION: &str = "run.berth.init";
