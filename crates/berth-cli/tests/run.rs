@@ -975,7 +975,7 @@ fn kernel_crun_runs_where_its_cgroup_support_allows() {
         assert!(r.stderr.contains("hybrid"), "{}", r.stderr);
     }
     let script = format!(
-        "umount -l /sys/fs/cgroup/unified 2>/dev/null; {} --root {} --runroot {} run --rm --runtime crun busybox sh -c 'echo $$; grep -E \"^(NoNewPrivs|Seccomp):\" /proc/self/status; ls /sys/class/net'",
+        "umount -l /sys/fs/cgroup/unified 2>/dev/null; {} --root {} --runroot {} run --rm --runtime crun busybox sh -c 'echo \\$\\$; grep -E \"^(NoNewPrivs|Seccomp):\" /proc/self/status; ls /sys/class/net'",
         common::BERTH,
         env.root().display(),
         env.path("run").display()
