@@ -4,10 +4,13 @@ use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
-use berth_engine::{Engine, EngineError, ExecOptions, RunOptions, Stdio, parse_bytes};
+use berth_engine::{
+    Container, Engine, EngineError, ExecOptions, PsFilter, RunOptions, Stdio, parse_bytes,
+};
 use clap::Args;
 
-use crate::{CmdResult, EXIT_ENGINE, Failure};
+use crate::format::{human_duration, human_size};
+use crate::{CmdResult, EXIT_ENGINE, EXIT_FAILURE as EXIT_FAILURE_CODE, Failure};
 
 /// The flags `run`, `create` and `exec` share: how the process runs.
 #[derive(Args)]
@@ -100,6 +103,9 @@ pub struct CreateArgs {
     /// Set metadata on a container.
     #[arg(short, long)]
     label: Vec<String>,
+    /// Log driver options: max-size=SIZE, max-file=N (json-file).
+    #[arg(long)]
+    log_opt: Vec<String>,
     pub image: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -214,6 +220,7 @@ fn run_options(a: &CreateArgs) -> anyhow::Result<RunOptions> {
         init: a.init,
         runtime: a.runtime.clone(),
         labels: a.label.clone(),
+        log_opts: a.log_opt.clone(),
     })
 }
 
@@ -284,13 +291,15 @@ pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
     let mut failed = None;
     for name in &a.containers {
         let result = engine
-            .container(name)
+            .current(name)
             .map_err(anyhow::Error::from)
             .and_then(|c| {
-                if engine.is_running(&c) {
-                    return Ok(());
+                use berth_types::state::{Action, Verdict};
+                match c.state.status.check(Action::Start, &c.name) {
+                    Verdict::Nothing => Ok(()),
+                    Verdict::Refuse(m) => Err(anyhow!(m)),
+                    Verdict::Proceed => start_detached(cli, &c.id),
                 }
-                start_detached(cli, &c.id)
             });
         match result {
             Ok(()) => println!("{name}"),
@@ -392,4 +401,385 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> CmdResult {
         }
     }
     failed.map_or(Ok(()), Err)
+}
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show the latest created container.
+    #[arg(short, long)]
+    latest: bool,
+    /// Show the n last created containers.
+    #[arg(short = 'n', long)]
+    last: Option<usize>,
+    /// Display total file sizes.
+    #[arg(short, long)]
+    size: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Filter output (status=, name=, id=, label=, ancestor=, exited=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output: table, json, or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
+    time: u64,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send to the container.
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+/// Runs `f` on every named container, printing each name as Docker does and each failure as
+/// Docker's daemon would; fails (exit 1) if any failed.
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), EngineError>) -> CmdResult {
+    let mut failed = None;
+    for name in names {
+        match f(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = Some(Failure::from(e));
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+pub fn stop(engine: &Engine, a: &StopArgs) -> CmdResult {
+    each(&a.containers, |n| {
+        engine
+            .stop(n, std::time::Duration::from_secs(a.time))
+            .map(drop)
+    })
+}
+
+pub fn kill(engine: &Engine, a: &KillArgs) -> CmdResult {
+    each(&a.containers, |n| engine.kill(n, &a.signal).map(drop))
+}
+
+pub fn pause(engine: &Engine, a: &NamesArgs, pause: bool) -> CmdResult {
+    each(&a.containers, |n| engine.pause(n, pause).map(drop))
+}
+
+pub fn restart(engine: &Engine, a: &StopArgs, cli: &crate::Cli) -> CmdResult {
+    let mut failed = None;
+    for name in &a.containers {
+        let result = engine
+            .stop(name, std::time::Duration::from_secs(a.time))
+            .map_err(anyhow::Error::from)
+            .and_then(|c| start_detached(cli, &c.id));
+        match result {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = Some(Failure::from(e));
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+pub fn wait(engine: &Engine, a: &NamesArgs) -> CmdResult {
+    let mut failed = None;
+    for name in &a.containers {
+        match engine.wait(name) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = Some(Failure::from(e));
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+pub fn rename(engine: &Engine, a: &RenameArgs) -> CmdResult {
+    Ok(engine.rename(&a.container, &a.new_name)?)
+}
+
+/// The `COMMAND` column: the process's command line, quoted, cut to 20 characters.
+fn command_line(args: &[String], no_trunc: bool) -> String {
+    let line = args.join(" ");
+    if no_trunc || line.chars().count() <= 20 {
+        format!("\"{line}\"")
+    } else {
+        format!("\"{}…\"", line.chars().take(19).collect::<String>())
+    }
+}
+
+fn ago(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()
+        })
+}
+
+/// The `STATUS` column as Docker words it.
+fn status_text(c: &Container) -> String {
+    use berth_types::state::Status;
+    let s = &c.state;
+    match s.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", human_duration(ago(s.started_at.as_deref()))),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(ago(s.started_at.as_deref()))
+        ),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code.unwrap_or(0),
+            human_duration(ago(s.finished_at.as_deref()))
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            s.exit_code.unwrap_or(0),
+            human_duration(ago(s.finished_at.as_deref()))
+        ),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+pub fn ps(engine: &Engine, a: &PsArgs) -> CmdResult {
+    let filter = PsFilter::parse(&a.filter)?;
+    let mut list = engine.ps(a.all || a.latest || a.last.is_some(), &filter)?;
+    if a.latest {
+        list.truncate(1);
+    }
+    if let Some(n) = a.last {
+        list.truncate(n);
+    }
+    if a.quiet {
+        for c in &list {
+            println!("{}", if a.no_trunc { &c.id[..] } else { &c.id[..12] });
+        }
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|c| {
+            let args = engine.process_args(c).unwrap_or_default();
+            let created = chrono::DateTime::parse_from_rfc3339(&c.created).ok();
+            let size = if a.size {
+                let bytes = engine.writable_layer_size(&c.id);
+                format!("{} (virtual {})", human_size(bytes), human_size(bytes + engine.image_size(c)))
+            } else {
+                String::new()
+            };
+            serde_json::json!({
+                "Command": command_line(&args, a.no_trunc),
+                "CreatedAt": created.map(|t| t.format("%Y-%m-%d %H:%M:%S %z %Z").to_string()).unwrap_or_default(),
+                "ID": if a.no_trunc { c.id.clone() } else { c.id[..12].to_owned() },
+                "Image": c.image,
+                "Labels": c.options.labels.join(","),
+                "LocalVolumes": "0",
+                "Mounts": "",
+                "Names": c.name,
+                "Networks": c.options.network.clone().unwrap_or_else(|| "none".into()),
+                "Ports": "",
+                "RunningFor": format!("{} ago", human_duration(ago(Some(&c.created)))),
+                "Size": size,
+                "State": c.state.status.as_str(),
+                "Status": status_text(c),
+            })
+        })
+        .collect();
+    let mut columns = vec![
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    let mut fields = vec![
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
+    if a.size {
+        columns.push("SIZE");
+        fields.push("Size");
+    }
+    crate::images::print_rows(a.format.as_deref(), &rows, &columns, &fields)
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for every line).
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show logs since a timestamp (RFC 3339 or Unix seconds) or a relative time (e.g. 42m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp or a relative time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Show timestamps.
+    #[arg(short, long)]
+    timestamps: bool,
+    container: String,
+}
+
+/// A `--since`/`--until` value as a UTC time: RFC 3339, Unix seconds, or a Go-style duration
+/// back from now (`90s`, `10m`, `1h30m`).
+fn parse_time(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32)
+            .ok_or_else(|| anyhow!("invalid time {s:?}"));
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        number.clear();
+        number.push_str(&rest[..split]);
+        rest = &rest[split..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let value: f64 = number.parse().map_err(|_| anyhow!("invalid time {s:?}"))?;
+        total += value
+            * match unit {
+                "ns" => 1e-9,
+                "us" | "µs" => 1e-6,
+                "ms" => 1e-3,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => {
+                    return Err(anyhow!(
+                        "invalid time {s:?}: use RFC 3339, Unix seconds, or a duration like 10m"
+                    ));
+                }
+            };
+    }
+    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((total * 1000.0) as i64))
+}
+
+fn print_entry(e: &berth_engine::LogEntry, timestamps: bool) {
+    let text = if timestamps {
+        format!("{} {}", e.time, e.log)
+    } else {
+        e.log.clone()
+    };
+    if e.stream == "stderr" {
+        let mut err = std::io::stderr();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    } else {
+        let mut out = std::io::stdout();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+pub fn logs(engine: &Engine, a: &LogsArgs) -> CmdResult {
+    let c = engine.current(&a.container)?;
+    let path = engine.log_path(&c.id);
+    let since = a
+        .since
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| Failure::with_code(EXIT_FAILURE_CODE, e))?;
+    let until = a
+        .until
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| Failure::with_code(EXIT_FAILURE_CODE, e))?;
+    let when = |e: &berth_engine::LogEntry| {
+        chrono::DateTime::parse_from_rfc3339(&e.time)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let in_window = |e: &berth_engine::LogEntry| {
+        let t = when(e);
+        since.is_none_or(|s| t.is_some_and(|t| t >= s))
+            && until.is_none_or(|u| t.is_some_and(|t| t <= u))
+    };
+    let mut entries: Vec<_> = berth_engine::read_log(&path)
+        .into_iter()
+        .filter(|e| in_window(e))
+        .collect();
+    if a.tail != "all" {
+        let n: usize = a.tail.parse().map_err(|_| {
+            Failure::with_code(EXIT_FAILURE_CODE, anyhow!("invalid --tail {:?}", a.tail))
+        })?;
+        entries.drain(..entries.len().saturating_sub(n));
+    }
+    let mut last = entries.last().map(|e| e.time.clone());
+    for e in &entries {
+        print_entry(e, a.timestamps);
+    }
+    if !a.follow || until.is_some() {
+        return Ok(());
+    }
+    // Follow until the container stops, then print what it wrote last.
+    loop {
+        let live = engine
+            .current(&c.id)
+            .map(|c| c.state.status.is_live())
+            .unwrap_or(false);
+        for e in berth_engine::read_log(&path) {
+            if last.as_ref().is_none_or(|l| e.time > *l) {
+                print_entry(&e, a.timestamps);
+                last = Some(e.time.clone());
+            }
+        }
+        if !live {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -436,7 +436,7 @@ pub fn list(engine: &Engine, a: &ListArgs) -> CmdResult {
 }
 
 /// Prints rows as a table (Docker's default), JSON lines, or through a template.
-fn print_rows(
+pub(crate) fn print_rows(
     format: Option<&str>,
     rows: &[Value],
     columns: &[&str],
@@ -516,12 +516,38 @@ fn inspect_doc(engine: &Engine, image: &ImageRecord) -> anyhow::Result<Value> {
     }))
 }
 
-pub fn inspect(engine: &Engine, a: &InspectArgs) -> CmdResult {
+/// What `inspect` looks names up as.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Objects {
+    Images,
+    Containers,
+    /// A container first, then an image, as `docker inspect` does.
+    Any,
+}
+
+pub fn inspect_objects(engine: &Engine, a: &InspectArgs, objects: Objects) -> CmdResult {
     let mut docs = Vec::new();
     let mut missing = None;
     for name in &a.names {
-        match engine.resolve_image(name) {
-            Ok(image) => docs.push(inspect_doc(engine, &image)?),
+        let container = match objects {
+            Objects::Images => None,
+            _ => engine.inspect_container(name).ok(),
+        };
+        let doc = match (container, objects) {
+            (Some(doc), _) => Ok(doc),
+            (None, Objects::Containers) => {
+                Err(berth_engine::EngineError::NoSuchContainer(name.clone()).into())
+            }
+            (None, _) => match engine.resolve_image(name) {
+                Ok(image) => inspect_doc(engine, &image).map_err(Failure::from),
+                Err(berth_engine::EngineError::NoSuchImage(_)) if objects == Objects::Any => Err(
+                    Failure::with_code(EXIT_FAILURE, anyhow!("No such object: {name}")),
+                ),
+                Err(e) => Err(e.into()),
+            },
+        };
+        match doc {
+            Ok(d) => docs.push(d),
             Err(e) => missing = Some(e),
         }
     }
@@ -540,10 +566,7 @@ pub fn inspect(engine: &Engine, a: &InspectArgs) -> CmdResult {
             }
         }
     }
-    match missing {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
+    missing.map_or(Ok(()), Err)
 }
 
 pub fn history(engine: &Engine, a: &HistoryArgs) -> CmdResult {

@@ -57,6 +57,24 @@ enum Command {
     Exec(containers::ExecArgs),
     /// Remove one or more containers.
     Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Pause all processes within one or more containers.
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(containers::NamesArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(containers::NamesArgs),
+    /// Rename a container.
+    Rename(containers::RenameArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -77,7 +95,7 @@ enum Command {
     Tag(images::TagArgs),
     /// Untag and remove images.
     Rmi(images::RmiArgs),
-    /// Show low-level information on images.
+    /// Show low-level information on containers and images.
     Inspect(images::InspectArgs),
     /// Manage images.
     #[command(subcommand)]
@@ -111,6 +129,18 @@ enum ContainerCommand {
     Exec(containers::ExecArgs),
     #[command(visible_alias = "remove")]
     Rm(containers::RmArgs),
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(containers::PsArgs),
+    Stop(containers::StopArgs),
+    Restart(containers::StopArgs),
+    Kill(containers::KillArgs),
+    Pause(containers::NamesArgs),
+    Unpause(containers::NamesArgs),
+    Wait(containers::NamesArgs),
+    Rename(containers::RenameArgs),
+    Logs(containers::LogsArgs),
+    /// Show low-level information on containers.
+    Inspect(images::InspectArgs),
 }
 
 #[derive(Subcommand)]
@@ -214,6 +244,34 @@ fn run(cli: &Cli) -> CmdResult {
         }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(&e()?, a),
         Command::ContainerSupervise(a) => containers::supervise(&e()?, a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(&e()?, a),
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            containers::stop(&e()?, a)
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            containers::restart(&e()?, a, cli)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            containers::kill(&e()?, a)
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            containers::pause(&e()?, a, true)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            containers::pause(&e()?, a, false)
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            containers::wait(&e()?, a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            containers::rename(&e()?, a)
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            containers::logs(&e()?, a)
+        }
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            images::inspect_objects(&e()?, a, images::Objects::Containers)
+        }
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&e()?, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&e()?, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(&e()?, a),
@@ -221,7 +279,10 @@ fn run(cli: &Cli) -> CmdResult {
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(&e()?, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => images::inspect(&e()?, a),
+        Command::Inspect(a) => images::inspect_objects(&e()?, a, images::Objects::Any),
+        Command::Image(ImageCommand::Inspect(a)) => {
+            images::inspect_objects(&e()?, a, images::Objects::Images)
+        }
         Command::Image(ImageCommand::Prune(a)) => images::prune(&e()?, a),
         Command::System(SystemCommand::Check) => images::check(&e()?),
         Command::System(SystemCommand::Df) => images::df(&e()?),

@@ -13,7 +13,10 @@ mod load;
 mod save;
 mod seccomp;
 
-pub use container::{Container, ContainerState, ExecOptions, RunOptions, Stdio, parse_bytes};
+pub use container::{
+    Container, ContainerState, ExecOptions, LogEntry, PsFilter, RunOptions, Stdio, parse_bytes,
+    read_log,
+};
 pub use error::EngineError;
 pub use image::{RemoveEvent, Removed};
 pub use load::LoadSource;

@@ -62,6 +62,64 @@ impl Store {
         })
     }
 
+    /// Rewrites a container's record in one write transaction: `f` gets the stored record and
+    /// returns the new one, so concurrent writers never lose each other's changes. Returns the
+    /// new record, or `None` when the container does not exist.
+    pub fn modify_container<E: From<StoreError>>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&str) -> Result<String, E>,
+    ) -> Result<Option<String>, E> {
+        let run = |conn: &mut rusqlite::Connection| -> Result<Result<Option<String>, E>> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let Some(old): Option<String> = tx
+                .query_row("SELECT record FROM containers WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+            else {
+                return Ok(Ok(None));
+            };
+            let new = match f(&old) {
+                Ok(new) => new,
+                Err(e) => return Ok(Err(e)),
+            };
+            tx.execute(
+                "UPDATE containers SET record = ?2 WHERE id = ?1",
+                params![id, new],
+            )?;
+            tx.commit()?;
+            Ok(Ok(Some(new)))
+        };
+        self.db.with(run).map_err(E::from)?
+    }
+
+    /// Renames a container; fails with [`StoreError::NameInUse`] when the name is taken.
+    pub fn rename_container(&self, id: &str, name: &str) -> Result<()> {
+        self.db.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM containers WHERE name = ?1 AND id != ?2",
+                    params![name, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(holder) = holder {
+                return Err(StoreError::NameInUse {
+                    name: name.to_owned(),
+                    id: holder,
+                });
+            }
+            tx.execute(
+                "UPDATE containers SET name = ?2 WHERE id = ?1",
+                params![id, name],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     pub fn delete_container(&self, id: &str) -> Result<bool> {
         self.db
             .with(|conn| Ok(conn.execute("DELETE FROM containers WHERE id = ?1", [id])? == 1))
@@ -128,6 +186,28 @@ mod tests {
         assert!(store.update_container(&c.id, "{\"x\":1}").unwrap());
         assert_eq!(store.container(&c.id).unwrap().unwrap().record, "{\"x\":1}");
         assert_eq!(store.containers().unwrap().len(), 1);
+        let new = store
+            .modify_container::<StoreError>(&c.id, |old| Ok(format!("{old}!")))
+            .unwrap();
+        assert_eq!(new.as_deref(), Some("{\"x\":1}!"));
+        assert_eq!(
+            store
+                .modify_container::<StoreError>("nope", |o| Ok(o.to_owned()))
+                .unwrap(),
+            None
+        );
+        store
+            .insert_container(&ContainerRow {
+                id: "c".repeat(64),
+                name: "other".into(),
+                ..c.clone()
+            })
+            .unwrap();
+        assert!(matches!(
+            store.rename_container(&c.id, "other"),
+            Err(StoreError::NameInUse { .. })
+        ));
+        store.rename_container(&c.id, "renamed").unwrap();
         assert!(store.delete_container(&c.id).unwrap());
         assert!(store.container(&c.id).unwrap().is_none());
     }

@@ -9,6 +9,7 @@ mod digest;
 pub mod image;
 mod reference;
 pub mod runtime;
+pub mod state;
 
 pub use digest::{ChainId, Digest, DigestError, Sha256Writer, chain_ids};
 pub use reference::{Reference, ReferenceError};

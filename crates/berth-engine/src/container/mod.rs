@@ -2,6 +2,9 @@
 //! overlay root, generated `/etc` files and the OCI spec), running it through an OCI runtime, and
 //! removing it.
 
+mod inspect;
+mod lifecycle;
+mod logs;
 mod options;
 mod overlay;
 mod spec;
@@ -12,25 +15,30 @@ use std::path::{Path, PathBuf};
 
 use berth_store::ContainerRow;
 use berth_types::Digest;
+use berth_types::state::Status;
 use serde::{Deserialize, Serialize};
 
+pub use lifecycle::PsFilter;
+pub use logs::{LogEntry, read_log};
 pub use options::{RunOptions, parse_bytes};
 pub use supervise::{ExecOptions, Stdio};
 
 use crate::{Engine, EngineError, Result};
 
-/// A container's status as berth records it.
+/// A container's state as berth records it, with Docker's field names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerState {
-    /// `created`, `running` or `exited`.
-    pub status: String,
+    pub status: Status,
     pub pid: i32,
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     #[serde(rename = "OOMKilled")]
     pub oom_killed: bool,
+    /// Why the container is not running as expected, in words.
+    #[serde(default)]
+    pub error: String,
 }
 
 /// Everything berth keeps about a container, stored as JSON in its database row.
@@ -76,7 +84,7 @@ fn random_name() -> String {
     )
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
         && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
@@ -109,6 +117,7 @@ impl Engine {
         options.network_mode()?;
         options.security()?;
         spec::capabilities(&options)?;
+        logs::Rotation::parse(&options.log_opts)?;
         let runtime = options.runtime.as_deref().unwrap_or("berth-runtime");
         if options.init && !runtime.ends_with("berth-runtime") {
             return Err(EngineError::InvalidOption(format!(
@@ -142,10 +151,7 @@ impl Engine {
                 .stop_signal
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(default_stop_signal),
-            state: ContainerState {
-                status: "created".into(),
-                ..Default::default()
-            },
+            state: ContainerState::default(),
         };
         let mut attempts = 0;
         loop {
@@ -218,28 +224,26 @@ impl Engine {
             .collect()
     }
 
-    pub(crate) fn save_container(&self, c: &Container) -> Result<()> {
-        self.store.update_container(
-            &c.id,
-            &serde_json::to_string(c).expect("container serialises"),
-        )?;
-        Ok(())
-    }
-
-    /// `berth rm`: removes a container that is not running (with `force`, kills it first).
-    pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
-        let c = self.container(name)?;
-        if self.is_running(&c) {
-            if !force {
-                return Err(EngineError::ContainerState(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    c.name
-                )));
-            }
-            self.runtime_delete(&c, true)?;
-        }
-        self.remove_record(&c)?;
-        Ok(c.id)
+    /// Changes a container's recorded state in one transaction (a concurrent `pause` and the
+    /// supervisor recording an exit never lose each other's change) and returns the new record.
+    pub(crate) fn set_state(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerState),
+    ) -> Result<Container> {
+        let mut updated = None;
+        self.store.modify_container::<EngineError>(id, |old| {
+            let mut c: Container =
+                serde_json::from_str(old).map_err(|source| EngineError::InvalidJson {
+                    what: format!("record of container {id}"),
+                    source,
+                })?;
+            f(&mut c.state);
+            let new = serde_json::to_string(&c).expect("container serialises");
+            updated = Some(c);
+            Ok(new)
+        })?;
+        updated.ok_or_else(|| EngineError::NoSuchContainer(id.to_owned()))
     }
 
     /// Removes a container that no longer runs: its root mount, directories and record.
@@ -278,6 +282,11 @@ impl Engine {
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(EngineError::io("lock", &path)(e.into())),
         }
+    }
+
+    /// The container's log, in Docker's json-file format.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
     }
 
     /// The merged root's mount point.

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub init: bool,
     pub runtime: Option<String>,
     pub labels: Vec<String>,
+    /// `--log-opt KEY=VALUE` for the json-file log (`max-size`, `max-file`).
+    #[serde(default)]
+    pub log_opts: Vec<String>,
 }
 
 /// Parses a size such as `512m`, `1g` or `1048576` as Docker's `--memory` does.

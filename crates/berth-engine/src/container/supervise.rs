@@ -14,6 +14,9 @@ use berth_types::runtime::Process;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
 
+use berth_types::state::{Action, Status, Verdict};
+
+use super::logs::{JsonLog, Rotation};
 use super::{Container, now_rfc3339, overlay, user};
 use crate::{Engine, EngineError, Result};
 
@@ -154,7 +157,19 @@ struct TerminalProxy {
 }
 
 impl TerminalProxy {
-    fn start(master: OwnedFd, stdin: bool) -> Result<TerminalProxy> {
+    /// Proxies to this process's stdio, or, with `log`, from the pty into the container's log.
+    fn start(
+        master: OwnedFd,
+        stdin: bool,
+        log: Option<&std::sync::Arc<JsonLog>>,
+    ) -> Result<TerminalProxy> {
+        if let Some(log) = log {
+            let output = log.copy_from(std::fs::File::from(master), "stdout");
+            return Ok(TerminalProxy {
+                saved: None,
+                output,
+            });
+        }
         let master = std::sync::Arc::new(std::fs::File::from(master));
         let saved = rustix::termios::tcgetattr(std::io::stdin()).ok();
         if let Some(t) = &saved {
@@ -296,7 +311,7 @@ impl Engine {
     }
 
     /// Runs one runtime action to completion; its logged error becomes the failure.
-    fn runtime_action(&self, c: &Container, args: &[&str]) -> Result<()> {
+    pub(crate) fn runtime_action(&self, c: &Container, args: &[&str]) -> Result<()> {
         self.spawn_runtime_action(c, args)?.finish()
     }
 
@@ -321,25 +336,6 @@ impl Engine {
             runtime: rt.name,
             action: args[0].to_owned(),
         })
-    }
-
-    /// Whether the runtime reports the container created, running or paused.
-    pub fn is_running(&self, c: &Container) -> bool {
-        let Ok(rt) = self.runtime(c) else {
-            return false;
-        };
-        let out = Command::new(&rt.binary)
-            .arg("--root")
-            .arg(&rt.root)
-            .args(["state", &c.id])
-            .stderr(std::process::Stdio::null())
-            .output();
-        let Ok(out) = out else { return false };
-        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        matches!(
-            state["status"].as_str(),
-            Some("created" | "running" | "paused")
-        )
     }
 
     pub(crate) fn runtime_delete(&self, c: &Container, force: bool) -> Result<()> {
@@ -372,7 +368,17 @@ impl Engine {
         detached: bool,
         on_started: &dyn Fn(),
     ) -> Result<i32> {
-        let mut c = self.container(name)?;
+        let mut c = self.current(name)?;
+        match c.state.status.check(Action::Start, &c.name) {
+            Verdict::Refuse(m) => return Err(EngineError::ContainerState(m)),
+            Verdict::Nothing => {
+                return Err(EngineError::ContainerState(format!(
+                    "container {} is already running",
+                    c.name
+                )));
+            }
+            Verdict::Proceed => {}
+        }
         let Some(lock) = self.lock_container(&c.id, false)? else {
             return Err(EngineError::ContainerState(format!(
                 "container {} is already running",
@@ -388,21 +394,29 @@ impl Engine {
         let started = self.start_process(&mut c, stdio, detached);
         tracing::debug!(id = %c.id, "started");
         let result = match started {
-            Ok((pid, master)) => {
+            Ok(started) => {
                 on_started();
-                let proxy = match master {
+                let proxy = match started.master {
                     Some(m) => {
                         let code_master = m.try_clone().ok();
                         Some((
-                            TerminalProxy::start(m, stdio.stdin && !detached)?,
+                            TerminalProxy::start(
+                                m,
+                                stdio.stdin && !detached,
+                                started.log.as_ref(),
+                            )?,
                             code_master,
                         ))
                     }
                     None => None,
                 };
-                let code = wait_forwarding(pid, proxy.as_ref().and_then(|(_, m)| m.as_ref()));
+                let code =
+                    wait_forwarding(started.pid, proxy.as_ref().and_then(|(_, m)| m.as_ref()));
                 if let Some((p, _)) = proxy {
                     p.finish();
+                }
+                for copier in started.copiers {
+                    let _ = copier.join();
                 }
                 Ok(code)
             }
@@ -422,12 +436,7 @@ impl Engine {
 
     /// Mounts the root, writes the bundle, and has the runtime create and start the container.
     /// Returns the init's pid (now a child of this process) and the pty master with a tty.
-    fn start_process(
-        &self,
-        c: &mut Container,
-        stdio: Stdio,
-        detached: bool,
-    ) -> Result<(Pid, Option<OwnedFd>)> {
+    fn start_process(&self, c: &mut Container, stdio: Stdio, detached: bool) -> Result<Started> {
         let run_dir = self.container_run_dir(&c.id);
         std::fs::create_dir_all(&run_dir).map_err(EngineError::io("create", &run_dir))?;
         let rt = self.runtime(c)?;
@@ -462,14 +471,43 @@ impl Engine {
             if !stdio.stdin || detached {
                 cmd.stdin(std::process::Stdio::null());
             }
-            if detached {
-                cmd.stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null());
-            }
             None
         };
+        // In the background the container's output goes to its json-file log.
+        let json_log = if detached {
+            Some(JsonLog::open(
+                &self.log_path(&c.id),
+                Rotation::parse(&c.options.log_opts)?,
+            )?)
+        } else {
+            None
+        };
+        let mut pipes = Vec::new();
+        if let (Some(_), false) = (&json_log, stdio.tty) {
+            for stream in ["stdout", "stderr"] {
+                let (reader, writer) = std::io::pipe().map_err(EngineError::io(
+                    "create a pipe for",
+                    "the container's output",
+                ))?;
+                if stream == "stdout" {
+                    cmd.stdout(writer);
+                } else {
+                    cmd.stderr(writer);
+                }
+                pipes.push((reader, stream));
+            }
+        }
         cmd.arg(&c.id);
         let status = cmd.status().map_err(EngineError::io("run", &rt.binary))?;
+        // Our copies of the pipes' write ends go, so the copiers see the end of the output.
+        drop(cmd);
+        let copiers: Vec<_> = match &json_log {
+            Some(l) => pipes
+                .into_iter()
+                .map(|(reader, stream)| l.copy_from(reader, stream))
+                .collect(),
+            None => Vec::new(),
+        };
         if !status.success() {
             let message = runtime_error(&log)
                 .unwrap_or_else(|| format!("{} run exited with {status}", rt.name));
@@ -477,17 +515,23 @@ impl Engine {
         }
         let master = listener.as_ref().map(receive_console).transpose()?;
         let pid = read_pid(&pid_file)?;
-        c.state = super::ContainerState {
-            status: "running".into(),
-            pid,
-            started_at: Some(now_rfc3339()),
-            ..Default::default()
-        };
-        self.save_container(c)?;
+        *c = self.set_state(&c.id, |s| {
+            *s = super::ContainerState {
+                status: Status::Running,
+                pid,
+                started_at: Some(now_rfc3339()),
+                ..Default::default()
+            }
+        })?;
         let pid = Pid::from_raw(pid).ok_or_else(|| {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
-        Ok((pid, master))
+        Ok(Started {
+            pid,
+            master,
+            log: json_log,
+            copiers,
+        })
     }
 
     /// Records the end of a run and releases the runtime state and the root mount. The runtime's
@@ -496,18 +540,20 @@ impl Engine {
     fn stopped(&self, c: &mut Container, code: Option<i32>) -> Result<()> {
         let delete = self.spawn_runtime_action(c, &["delete", "--force", &c.id]);
         let unmounted = overlay::unmount(&self.rootfs_dir(&c.id));
-        c.state.status = if code.is_some() {
-            "exited".into()
-        } else {
-            "created".into()
-        };
-        c.state.pid = 0;
-        c.state.exit_code = code;
-        c.state.finished_at = code.map(|_| now_rfc3339());
         let saved = if c.options.auto_remove {
             Ok(())
         } else {
-            self.save_container(c)
+            self.set_state(&c.id, |s| {
+                s.status = if code.is_some() {
+                    Status::Exited
+                } else {
+                    Status::Created
+                };
+                s.pid = 0;
+                s.exit_code = code;
+                s.finished_at = code.map(|_| now_rfc3339());
+            })
+            .map(|new| *c = new)
         };
         let deleted = delete.and_then(RuntimeCall::finish);
         deleted.and(unmounted).and(saved)?;
@@ -523,12 +569,9 @@ impl Engine {
         opts: ExecOptions,
         stdio: Stdio,
     ) -> Result<i32> {
-        let c = self.container(name)?;
-        if !self.is_running(&c) {
-            return Err(EngineError::ContainerState(format!(
-                "container {} is not running",
-                c.id
-            )));
+        let c = self.current(name)?;
+        if let Verdict::Refuse(m) = c.state.status.check(Action::Exec, &c.name) {
+            return Err(EngineError::ContainerState(m));
         }
         let dir = self.container_dir(&c.id);
         let spec = berth_types_spec(&dir)?;
@@ -639,11 +682,22 @@ impl Engine {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
         let code_master = master.try_clone().ok();
-        let proxy = TerminalProxy::start(master, stdio.stdin)?;
+        let proxy = TerminalProxy::start(master, stdio.stdin, None)?;
         let code = wait_forwarding(pid, code_master.as_ref());
         proxy.finish();
         Ok(code)
     }
+}
+
+/// A container the runtime has started.
+struct Started {
+    pid: Pid,
+    /// The pty master, with a terminal.
+    master: Option<OwnedFd>,
+    /// The json-file log, in the background.
+    log: Option<std::sync::Arc<JsonLog>>,
+    /// Threads copying the container's stdout and stderr into the log.
+    copiers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// A runtime action in progress.

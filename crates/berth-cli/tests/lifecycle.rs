@@ -1,0 +1,333 @@
+//! Containers that outlive the command that started them: the seven states and Docker's
+//! refusals, `ps` and its filters, `stop`, `kill`, `wait`, `pause`, `restart`, `rename`,
+//! `inspect`, json-file logs, and the truth after a supervisor is killed.
+
+mod common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{Env, ready, sh};
+
+fn setup(name: &str) -> Env {
+    let env = Env::new(name);
+    let tar = env.busybox_tar();
+    env.ok(&[
+        "import",
+        &tar.to_string_lossy(),
+        "busybox",
+        "--change",
+        "STOPSIGNAL SIGUSR1",
+    ]);
+    env
+}
+
+fn fails(env: &Env, args: &[&str]) -> String {
+    let out: Output = env.berth(args);
+    assert!(!out.status.success(), "berth {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn status(env: &Env, name: &str) -> String {
+    env.ok(&["inspect", "--format", "{{.State.Status}}", name])
+        .trim()
+        .to_owned()
+}
+
+fn no_leftovers(env: &Env) {
+    assert_eq!(env.ok(&["ps", "-aq"]), "", "containers left");
+    let mounts = sh(&format!(
+        "grep -c ' {}' /proc/self/mountinfo || true",
+        env.path("").display()
+    ));
+    assert_eq!(mounts.trim(), "0", "mounts left");
+    // A supervisor releases the container a moment before it exits.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pattern = format!(
+        "pgrep -f 'container-supervis[e].*{}' | wc -l",
+        env.path("").display()
+    );
+    while sh(&pattern).trim() != "0" {
+        assert!(Instant::now() < deadline, "supervisors left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kernel_states_and_dockers_refusals() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("states");
+    env.ok(&["create", "--name", "c", "busybox", "sleep", "600"]);
+    assert_eq!(status(&env, "c"), "created");
+    assert!(fails(&env, &["pause", "c"]).contains("container c is not running"));
+    assert!(fails(&env, &["exec", "c", "true"]).contains("is not running"));
+    assert!(fails(&env, &["kill", "c"]).contains("is not running"));
+    env.ok(&["start", "c"]);
+    assert_eq!(status(&env, "c"), "running");
+    assert_eq!(
+        env.ok(&["start", "c"]),
+        "c\n",
+        "starting a running container does nothing"
+    );
+    assert!(fails(&env, &["unpause", "c"]).contains("container c is not paused"));
+    env.ok(&["pause", "c"]);
+    assert_eq!(status(&env, "c"), "paused");
+    assert!(fails(&env, &["pause", "c"]).contains("is already paused"));
+    assert!(fails(&env, &["exec", "c", "true"]).contains("is paused"));
+    let rm = fails(&env, &["rm", "c"]);
+    assert!(
+        rm.contains(
+            "cannot remove container \"/c\": container is paused and must be unpaused first"
+        ),
+        "{rm}"
+    );
+    assert!(fails(&env, &["start", "c"]).contains("unpause"));
+    env.ok(&["unpause", "c"]);
+    assert_eq!(status(&env, "c"), "running");
+    let rm = fails(&env, &["rm", "c"]);
+    assert!(
+        rm.contains("container is running: stop the container before removing or force remove"),
+        "{rm}"
+    );
+    // The image's STOPSIGNAL (SIGUSR1) kills a shell-less sleep only as PID 1 ignores it: the
+    // timeout then sends SIGKILL.
+    let started = Instant::now();
+    env.ok(&["stop", "-t", "1", "c"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "stop waited for the timeout"
+    );
+    assert_eq!(status(&env, "c"), "exited");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.ExitCode}} {{.Config.StopSignal}}",
+            "c"
+        ]),
+        "137 SIGUSR1\n"
+    );
+    assert_eq!(
+        env.ok(&["stop", "c"]),
+        "c\n",
+        "stopping a stopped container does nothing"
+    );
+    env.ok(&["start", "c"]);
+    env.ok(&["kill", "c"]);
+    assert_eq!(
+        env.ok(&["wait", "c"]),
+        "137\n",
+        "kill sends SIGKILL by default"
+    );
+    env.ok(&["rename", "c", "d"]);
+    assert!(fails(&env, &["inspect", "c"]).contains("No such object: c"));
+    env.ok(&["rm", "d"]);
+    no_leftovers(&env);
+}
+
+#[test]
+fn kernel_ps_columns_filters_and_formats() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("ps");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--label",
+        "tier=front",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    env.ok(&["run", "--name", "ok", "busybox", "true"]);
+    let failed = env.berth(&["run", "--name", "bad", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3));
+    env.ok(&["create", "--name", "new", "busybox", "true"]);
+    let table = env.ok(&["ps"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND       CREATED"),
+        "{table}"
+    );
+    assert!(lines[0].ends_with("PORTS     NAMES"), "{table}");
+    assert_eq!(lines.len(), 2, "ps shows running containers only: {table}");
+    assert!(
+        lines[1].contains("\"sleep 600\"") && lines[1].contains("Up ") && lines[1].ends_with("web"),
+        "{table}"
+    );
+    let names = |args: &[&str]| {
+        let mut all = vec!["ps", "--format", "{{.Names}}"];
+        all.extend_from_slice(args);
+        let mut v: Vec<String> = env.ok(&all).lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["-a"]), ["bad", "new", "ok", "web"]);
+    assert_eq!(names(&["--filter", "status=exited"]), ["bad", "ok"]);
+    assert_eq!(names(&["--filter", "exited=3"]), ["bad"]);
+    assert_eq!(names(&["--filter", "status=created"]), ["new"]);
+    assert_eq!(names(&["-a", "--filter", "label=tier=front"]), ["web"]);
+    assert_eq!(names(&["-a", "--filter", "name=ok"]), ["ok"]);
+    assert_eq!(names(&["-a", "--filter", "ancestor=busybox"]).len(), 4);
+    assert_eq!(names(&["-l"]), ["new"]);
+    assert_eq!(names(&["-n", "2"]), ["bad", "new"]);
+    let exited = env.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=bad",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(
+        exited.starts_with("Exited (3) ") && exited.trim_end().ends_with(" ago"),
+        "{exited}"
+    );
+    let json = env.ok(&["ps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(v["Names"], "web");
+    assert_eq!(v["State"], "running");
+    let ids = env.ok(&["ps", "-aq", "--no-trunc"]);
+    assert!(ids.lines().all(|l| l.len() == 64));
+    assert!(fails(&env, &["ps", "--filter", "status=bogus"]).contains("invalid filter"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&env.ok(&["container", "inspect", "web"])).unwrap();
+    let doc = &doc[0];
+    assert_eq!(doc["Name"], "/web");
+    assert_eq!(doc["State"]["Running"], true);
+    assert_eq!(doc["Path"], "sleep");
+    assert_eq!(doc["Args"], serde_json::json!(["600"]));
+    assert_eq!(doc["GraphDriver"]["Name"], "overlay");
+    assert_eq!(doc["HostConfig"]["NetworkMode"], "none");
+    env.ok(&["rm", "-f", "web", "ok", "bad", "new"]);
+    no_leftovers(&env);
+}
+
+#[test]
+fn kernel_logs_are_json_file_and_rotate() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("logs");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; echo three",
+    ]);
+    assert_eq!(env.ok(&["wait", "talk"]), "0\n");
+    let out = env.berth(&["logs", "talk"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\nthree\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n");
+    let last = env.berth(&["logs", "--tail", "1", "talk"]);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&last.stdout),
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(
+        shown.lines().count(),
+        1,
+        "--tail counts lines of both streams: {shown}"
+    );
+    let stamped = env.ok(&["logs", "-t", "talk"]);
+    assert!(stamped.lines().all(|l| l.contains("Z ")), "{stamped}");
+    assert_eq!(env.ok(&["logs", "--since", "1h", "talk"]), "one\nthree\n");
+    assert_eq!(env.ok(&["logs", "--until", "1h", "talk"]), "");
+    let raw = std::fs::read_to_string(
+        env.root()
+            .join("containers")
+            .join(id.trim())
+            .join(format!("{}-json.log", id.trim())),
+    )
+    .unwrap();
+    // stdout and stderr are separate streams: their relative order is not kept, as with Docker.
+    let entries: Vec<serde_json::Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let one = entries.iter().find(|e| e["log"] == "one\n").unwrap();
+    assert_eq!(one["stream"], "stdout");
+    assert!(one["time"].as_str().unwrap().ends_with('Z'));
+    let two = entries.iter().find(|e| e["log"] == "two\n").unwrap();
+    assert_eq!(two["stream"], "stderr");
+    // Follow ends when the container does.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticks",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 0.1; done",
+    ]);
+    assert_eq!(env.ok(&["logs", "-f", "ticks"]), "tick 1\ntick 2\ntick 3\n");
+    // Rotation keeps at most max-file files of at most max-size bytes.
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    env.ok(&["wait", "chatty"]);
+    let dir = env.root().join("containers").join(id.trim());
+    let log = dir.join(format!("{}-json.log", id.trim()));
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024);
+    assert!(dir.join(format!("{}-json.log.1", id.trim())).exists());
+    assert!(!dir.join(format!("{}-json.log.2", id.trim())).exists());
+    let tail = env.ok(&["logs", "--tail", "1", "chatty"]);
+    assert_eq!(tail, "line 199\n");
+    env.ok(&["rm", "talk", "ticks", "chatty"]);
+    no_leftovers(&env);
+}
+
+/// A supervisor killed with SIGKILL: the next command sees the truth (exited, not running), and
+/// `rm` cleans everything.
+#[test]
+fn kernel_a_killed_supervisor_leaves_a_truthful_state() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("truth");
+    let id = env.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "600"]);
+    let id = id.trim();
+    assert_eq!(status(&env, "orphan"), "running");
+    sh(&format!("pkill -KILL -f 'container-supervis[e] {id}'"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sh(&format!("pgrep -f 'container-supervis[e] {id}' || true")).trim() != "" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status(&env, "orphan"), "exited");
+    let doc = env.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.State.Error}}",
+        "orphan",
+    ]);
+    assert!(
+        doc.starts_with("false ") && doc.contains("exited without recording"),
+        "{doc}"
+    );
+    assert_eq!(env.ok(&["ps", "-q"]), "");
+    env.ok(&["rm", "orphan"]);
+    no_leftovers(&env);
+}
