@@ -103,6 +103,9 @@ pub struct CreateArgs {
     /// Set metadata on a container.
     #[arg(short, long)]
     label: Vec<String>,
+    /// Restart policy: no, on-failure[:N], always or unless-stopped.
+    #[arg(long)]
+    restart: Option<String>,
     /// Log driver options: max-size=SIZE, max-file=N (json-file).
     #[arg(long)]
     log_opt: Vec<String>,
@@ -221,6 +224,7 @@ fn run_options(a: &CreateArgs) -> anyhow::Result<RunOptions> {
         runtime: a.runtime.clone(),
         labels: a.label.clone(),
         log_opts: a.log_opt.clone(),
+        restart: a.restart.clone(),
     })
 }
 
@@ -782,4 +786,116 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> CmdResult {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+#[derive(Args)]
+pub struct EventsArgs {
+    /// Show events created since this time (RFC 3339, Unix seconds, or a duration like 10m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this time; without it, events are followed until interrupted.
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter output (type=, event=, container=, image=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format output: json, or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+fn nanos(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+pub fn events(engine: &Engine, a: &EventsArgs) -> CmdResult {
+    let bad = |e| Failure::with_code(EXIT_FAILURE_CODE, e);
+    let filter = berth_engine::EventFilter::parse(&a.filter)?;
+    let since = a
+        .since
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(bad)?
+        .map_or(0, nanos);
+    let until = a
+        .until
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(bad)?;
+    let template = match a.format.as_deref() {
+        None | Some("json") => None,
+        Some(t) => Some(crate::format::Template::parse(t).map_err(bad)?),
+    };
+    // Without --since, only what happens from now on.
+    let start = if a.since.is_some() {
+        since
+    } else {
+        nanos(chrono::Utc::now())
+    };
+    let mut after = 0;
+    loop {
+        let end = until.map_or(i64::MAX, nanos);
+        for e in engine.events(after, start, end, &filter)? {
+            after = e.seq;
+            let doc = berth_engine::event_json(&e);
+            match (&template, a.format.as_deref()) {
+                (Some(t), _) => println!("{}", t.render(&doc).map_err(bad)?),
+                (None, Some("json")) => println!("{doc}"),
+                (None, _) => {
+                    let time = chrono::DateTime::from_timestamp_nanos(e.time_nano)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                    let attrs: Vec<String> = doc["Actor"]["Attributes"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{time} {} {} {} ({})",
+                        e.kind,
+                        e.action,
+                        e.actor,
+                        attrs.join(", ")
+                    );
+                }
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if until.is_some_and(|u| chrono::Utc::now() >= u) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(engine: &Engine, _a: &PruneArgs) -> CmdResult {
+    use berth_types::state::Status;
+    let mut deleted = Vec::new();
+    for c in engine.containers_now()? {
+        if matches!(
+            c.state.status,
+            Status::Created | Status::Exited | Status::Dead
+        ) && engine.remove_container(&c.id, false).is_ok()
+        {
+            deleted.push(c.id);
+        }
+    }
+    println!("Deleted Containers:");
+    for id in &deleted {
+        println!("{id}");
+    }
+    println!();
+    println!("Total reclaimed space: 0B");
+    Ok(())
 }

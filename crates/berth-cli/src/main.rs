@@ -75,6 +75,8 @@ enum Command {
     Rename(containers::RenameArgs),
     /// Fetch the logs of a container.
     Logs(containers::LogsArgs),
+    /// Get real time events from the engine.
+    Events(containers::EventsArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -139,6 +141,8 @@ enum ContainerCommand {
     Wait(containers::NamesArgs),
     Rename(containers::RenameArgs),
     Logs(containers::LogsArgs),
+    /// Remove all stopped containers.
+    Prune(containers::PruneArgs),
     /// Show low-level information on containers.
     Inspect(images::InspectArgs),
 }
@@ -269,6 +273,8 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
             containers::logs(&e()?, a)
         }
+        Command::Events(a) => containers::events(&e()?, a),
+        Command::Container(ContainerCommand::Prune(a)) => containers::prune(&e()?, a),
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect_objects(&e()?, a, images::Objects::Containers)
         }

@@ -331,3 +331,164 @@ fn kernel_a_killed_supervisor_leaves_a_truthful_state() {
     env.ok(&["rm", "orphan"]);
     no_leftovers(&env);
 }
+
+/// Restart policies with Docker's back-off (100 ms, doubling), `restarting` while waiting, a
+/// manual stop cancelling the policy, and the events stream recording each step in order.
+#[test]
+fn kernel_restart_policies_and_events() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("restart");
+    let refused = fails(
+        &env,
+        &["run", "--rm", "--restart", "always", "busybox", "true"],
+    );
+    assert!(refused.contains("--restart and --rm"), "{refused}");
+    assert!(
+        fails(
+            &env,
+            &["run", "-d", "--restart", "sometimes", "busybox", "true"]
+        )
+        .contains("invalid restart policy")
+    );
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:3",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 5",
+    ]);
+    // Three restarts take 100 + 200 + 400 ms of back-off: wait for the final state, bounded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = env.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}}",
+            "flaky",
+        ]);
+        if s.trim() == "exited 3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "flaky never settled: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(env.ok(&["wait", "flaky"]), "5\n");
+    let events = env.ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        "container=flaky",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = events.lines().collect();
+    assert_eq!(actions[..3], ["create", "start", "die"]);
+    assert_eq!(
+        actions.iter().filter(|a| **a == "start").count(),
+        4,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "restart").count(),
+        3,
+        "{actions:?}"
+    );
+    // The back-off doubles: the gaps between a restart event and the next start grow.
+    let json = env.ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        "container=flaky",
+        "--format",
+        "json",
+    ]);
+    let times: Vec<(String, i64)> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| {
+            (
+                v["Action"].as_str().unwrap().to_owned(),
+                v["timeNano"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let gaps: Vec<i64> = times
+        .windows(2)
+        .filter(|w| w[0].0 == "restart" && w[1].0 == "start")
+        .map(|w| (w[1].1 - w[0].1) / 1_000_000)
+        .collect();
+    assert_eq!(gaps.len(), 3);
+    assert!(
+        gaps[0] >= 100 && gaps[1] >= 200 && gaps[2] >= 400,
+        "back-off in ms: {gaps:?}"
+    );
+    assert!(
+        gaps[1] > gaps[0] && gaps[2] > gaps[1],
+        "back-off in ms: {gaps:?}"
+    );
+    let die = json.lines().find(|l| l.contains("\"die\"")).unwrap();
+    assert!(die.contains("\"exitCode\":\"5\""), "{die}");
+    // always: restarts a clean exit until stopped by hand.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "forever",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env
+        .ok(&["inspect", "--format", "{{.RestartCount}}", "forever"])
+        .trim()
+        == "0"
+    {
+        assert!(Instant::now() < deadline, "always never restarted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.ok(&["stop", "forever"]);
+    assert_eq!(
+        status(&env, "forever"),
+        "exited",
+        "a manual stop cancels the policy"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&env, "forever"), "exited");
+    let pruned = env.ok(&["container", "prune", "-f"]);
+    assert!(
+        pruned.starts_with("Deleted Containers:") && pruned.lines().count() >= 4,
+        "{pruned}"
+    );
+    let destroyed = env.ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ]);
+    let mut names: Vec<&str> = destroyed.lines().collect();
+    names.sort();
+    assert_eq!(names, ["flaky", "forever"]);
+    no_leftovers(&env);
+}

@@ -83,6 +83,7 @@ impl Engine {
             ));
         }
         self.store.tag(&image.id, &target)?;
+        self.image_event("tag", &image.id.to_string(), Some(&target.familiar()));
         Ok(())
     }
 
@@ -95,6 +96,7 @@ impl Engine {
             && image.tags.len() > 1
         {
             self.store.untag(tag)?;
+            self.image_event("untag", &image.id.to_string(), Some(&tag.familiar()));
             removed.events.push(RemoveEvent::Untagged(tag.clone()));
             return Ok(removed);
         }
@@ -118,12 +120,14 @@ impl Engine {
     fn delete(&self, image: &ImageRecord, removed: &mut Removed) -> Result<()> {
         for t in &image.tags {
             self.store.untag(t)?;
+            self.image_event("untag", &image.id.to_string(), Some(&t.familiar()));
             removed.events.push(RemoveEvent::Untagged(t.clone()));
         }
         for d in &image.repo_digests {
             removed.events.push(RemoveEvent::Untagged(d.clone()));
         }
         if self.store.delete_image(&image.id)? {
+            self.image_event("delete", &image.id.to_string(), None);
             removed.events.push(RemoveEvent::Deleted(image.id));
         }
         Ok(())

@@ -8,16 +8,19 @@
 mod change;
 mod container;
 mod error;
+mod events;
 mod image;
 mod load;
 mod save;
 mod seccomp;
 
+pub use berth_store::Event;
 pub use container::{
     Container, ContainerState, ExecOptions, LogEntry, PsFilter, RunOptions, Stdio, parse_bytes,
     read_log,
 };
 pub use error::EngineError;
+pub use events::{EventFilter, event_json};
 pub use image::{RemoveEvent, Removed};
 pub use load::LoadSource;
 pub use save::SaveFormat;

@@ -72,6 +72,12 @@ impl Engine {
     pub fn load(&self, source: LoadSource<'_>) -> Result<Vec<(Digest, Vec<Reference>)>> {
         let result = self.load_locked(source);
         self.clean_after(&result);
+        if let Ok(images) = &result {
+            for (id, tags) in images {
+                let name = tags.first().map(Reference::familiar);
+                self.image_event("load", &id.to_string(), name.as_deref());
+            }
+        }
         result
     }
 

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Result, Store, StoreError};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE layers (
@@ -58,6 +58,19 @@ CREATE TABLE containers (
 const SCHEMA_V2: &str = "
 ALTER TABLE containers ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE containers ADD COLUMN record TEXT NOT NULL DEFAULT '{}';
+";
+
+/// Version 3: the events stream (`berth events`).
+const SCHEMA_V3: &str = "
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_nano   INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    attributes  TEXT NOT NULL
+);
+CREATE INDEX events_time ON events(time_nano);
 ";
 
 pub(crate) struct Db {
@@ -139,6 +152,9 @@ impl Db {
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;

@@ -59,7 +59,7 @@ impl Engine {
             "HostsPath": dir.join("hosts"),
             "LogPath": self.log_path(&c.id),
             "Name": format!("/{}", c.name),
-            "RestartCount": 0,
+            "RestartCount": c.state.restart_count,
             "Driver": "overlay",
             "Platform": "linux",
             "MountLabel": "",
@@ -81,7 +81,8 @@ impl Engine {
                 "Init": o.init,
                 "Runtime": o.runtime.clone().unwrap_or_else(|| "berth-runtime".into()),
                 "Tmpfs": o.tmpfs,
-                "LogConfig": {"Type": "json-file", "Config": {}},
+                "LogConfig": {"Type": "json-file", "Config": o.log_opts.iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.to_owned(), Value::from(v))).collect::<serde_json::Map<_, _>>()},
+                "RestartPolicy": restart_policy(o.restart.as_deref()),
             },
             "GraphDriver": {
                 "Name": "overlay",
@@ -169,4 +170,11 @@ impl Engine {
             .flatten()
             .map_or(0, |i| i.size)
     }
+}
+
+/// `HostConfig.RestartPolicy` as Docker shows it.
+fn restart_policy(policy: Option<&str>) -> Value {
+    let policy = policy.unwrap_or("no");
+    let (name, max) = policy.split_once(':').unwrap_or((policy, "0"));
+    json!({"Name": name, "MaximumRetryCount": max.parse::<u32>().unwrap_or(0)})
 }

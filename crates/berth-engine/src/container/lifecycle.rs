@@ -170,7 +170,9 @@ impl Engine {
         let c = self.current(name)?;
         refuse(c.state.status.check(Action::Kill, &c.name))?;
         let signal = signal.trim_start_matches("SIG").to_ascii_uppercase();
+        self.set_state(&c.id, |s| s.manually_stopped = true)?;
         self.runtime_action(&c, &["kill", &c.id, &signal])?;
+        self.event("kill", &c, &[("signal", signal)]);
         Ok(c)
     }
 
@@ -181,6 +183,9 @@ impl Engine {
         if !refuse(c.state.status.check(Action::Stop, &c.name))? {
             return Ok(c);
         }
+        // A manual stop cancels the restart policy, also while it waits to restart.
+        self.set_state(&c.id, |s| s.manually_stopped = true)?;
+        self.event("stop", &c, &[]);
         if c.state.status == Status::Paused {
             // A frozen process cannot act on a signal, not even SIGKILL.
             self.runtime_action(&c, &["resume", &c.id])?;
@@ -191,8 +196,22 @@ impl Engine {
             let _ = self.runtime_action(&c, &["kill", &c.id, "KILL"]);
             wait_exit(c.state.pid, Some(Duration::from_secs(10)));
         }
-        // The supervisor releases the lock once it has recorded the exit.
-        drop(self.lock_container(&c.id, true)?);
+        // The supervisor releases the lock once it has recorded the exit. A restart that raced
+        // this stop may have started the program again: it is killed until the supervisor,
+        // which sees the manual stop, lets go.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.lock_container(&c.id, false)?.is_none() {
+            if Instant::now() > deadline {
+                return Err(EngineError::ContainerState(format!("container {} did not stop", c.name)));
+            }
+            if let Ok(now) = self.container(&c.id)
+                && now.state.status == Status::Running
+                && now.state.pid != c.state.pid
+            {
+                let _ = self.runtime_action(&now, &["kill", &now.id, "KILL"]);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.current(&c.id)
     }
 
@@ -206,6 +225,7 @@ impl Engine {
         };
         refuse(c.state.status.check(action, &c.name))?;
         self.runtime_action(&c, &[verb, &c.id])?;
+        self.event(if pause { "pause" } else { "unpause" }, &c, &[]);
         self.set_state(&c.id, |s| {
             if s.status.is_live() {
                 s.status = status;

@@ -8,7 +8,7 @@ mod logs;
 mod options;
 mod overlay;
 mod spec;
-mod supervise;
+pub(crate) mod supervise;
 mod user;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +39,12 @@ pub struct ContainerState {
     /// Why the container is not running as expected, in words.
     #[serde(default)]
     pub error: String,
+    /// Restarts made by the restart policy.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Set by `stop` and `kill`: the restart policy does not apply.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 /// Everything berth keeps about a container, stored as JSON in its database row.
@@ -118,6 +124,12 @@ impl Engine {
         options.security()?;
         spec::capabilities(&options)?;
         logs::Rotation::parse(&options.log_opts)?;
+        let policy = supervise::RestartPolicy::parse(options.restart.as_deref())?;
+        if options.auto_remove && policy != supervise::RestartPolicy::No {
+            return Err(EngineError::InvalidOption(
+                "conflicting options: cannot specify both --restart and --rm".into(),
+            ));
+        }
         let runtime = options.runtime.as_deref().unwrap_or("berth-runtime");
         if options.init && !runtime.ends_with("berth-runtime") {
             return Err(EngineError::InvalidOption(format!(
@@ -163,7 +175,10 @@ impl Engine {
                 record: serde_json::to_string(&container).expect("container serialises"),
             };
             match self.store.insert_container(&row) {
-                Ok(()) => return Ok(container),
+                Ok(()) => {
+                    self.event("create", &container, &[]);
+                    return Ok(container);
+                }
                 Err(berth_store::StoreError::NameInUse { .. })
                     if container.options.name.is_none() && attempts < 20 =>
                 {
@@ -258,6 +273,7 @@ impl Engine {
             Err(e) => return Err(EngineError::io("remove", dir)(e)),
         }
         self.store.delete_container(&c.id)?;
+        self.event("destroy", c, &[]);
         Ok(())
     }
 
@@ -282,6 +298,22 @@ impl Engine {
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(EngineError::io("lock", &path)(e.into())),
         }
+    }
+
+    /// Whether the kernel's OOM killer killed a process of the container (read from its memory
+    /// cgroup, on v1 or v2).
+    fn oom_killed(&self, id: &str) -> bool {
+        ["/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/berth"]
+            .iter()
+            .any(|base| {
+                let dir = std::path::Path::new(base).join(id);
+                ["memory.oom_control", "memory.events"].iter().any(|f| {
+                    std::fs::read_to_string(dir.join(f)).ok().is_some_and(|t| {
+                        t.lines()
+                            .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
+                    })
+                })
+            })
     }
 
     /// The container's log, in Docker's json-file format.

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub init: bool,
     pub runtime: Option<String>,
     pub labels: Vec<String>,
+    /// `--restart`: no, on-failure[:N], always or unless-stopped.
+    #[serde(default)]
+    pub restart: Option<String>,
     /// `--log-opt KEY=VALUE` for the json-file log (`max-size`, `max-file`).
     #[serde(default)]
     pub log_opts: Vec<String>,

@@ -390,8 +390,57 @@ impl Engine {
         berth_sys::block_signals(&watched).map_err(EngineError::io("block signals in", "berth"))?;
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| EngineError::io("become the subreaper of", "the container")(e.into()))?;
+        // A start by hand clears an earlier manual stop; restarts below keep it.
+        c = self.set_state(&c.id, |s| s.manually_stopped = false)?;
+        let policy = RestartPolicy::parse(c.options.restart.as_deref())?;
+        let mut backoff = RESTART_BACKOFF_MIN;
+        let mut first = true;
+        let code = loop {
+            let begun = std::time::Instant::now();
+            let code = self.run_once(
+                &mut c,
+                stdio,
+                detached,
+                if first { on_started } else { &|| {} },
+            )?;
+            first = false;
+            let now = self.container(&c.id)?;
+            if !detached
+                || now.state.manually_stopped
+                || !policy.restarts_after(code, now.state.restart_count)
+            {
+                break code;
+            }
+            // Docker's back-off: 100 ms, doubling up to a minute, back to 100 ms after 10 s up.
+            if begun.elapsed() >= Duration::from_secs(10) {
+                backoff = RESTART_BACKOFF_MIN;
+            }
+            self.set_state(&c.id, |s| s.status = Status::Restarting)?;
+            self.event("restart", &c, &[]);
+            if !self.sleep_unless_stopped(&c.id, backoff)? {
+                self.set_state(&c.id, |s| s.status = Status::Exited)?;
+                break code;
+            }
+            self.set_state(&c.id, |s| s.restart_count += 1)?;
+            backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+        };
+        drop(lock);
+        if c.options.auto_remove {
+            self.remove_record(&c)?;
+        }
+        Ok(code)
+    }
+
+    /// One run: start, wait, record the exit and release the root.
+    fn run_once(
+        &self,
+        c: &mut Container,
+        stdio: Stdio,
+        detached: bool,
+        on_started: &dyn Fn(),
+    ) -> Result<i32> {
         tracing::debug!(id = %c.id, "starting");
-        let started = self.start_process(&mut c, stdio, detached);
+        let started = self.start_process(c, stdio, detached);
         tracing::debug!(id = %c.id, "started");
         let result = match started {
             Ok(started) => {
@@ -423,15 +472,26 @@ impl Engine {
             Err(e) => Err(e),
         };
         tracing::debug!(id = %c.id, "exited");
-        let cleanup = self.stopped(&mut c, result.as_ref().ok().copied());
+        let cleanup = self.stopped(c, result.as_ref().ok().copied());
         tracing::debug!(id = %c.id, "released");
         let code = result?;
         cleanup?;
-        drop(lock);
-        if c.options.auto_remove {
-            self.remove_record(&c)?;
-        }
         Ok(code)
+    }
+
+    /// Sleeps `delay` in short steps; returns false as soon as the container is stopped by hand.
+    fn sleep_unless_stopped(&self, id: &str, delay: Duration) -> Result<bool> {
+        let until = std::time::Instant::now() + delay;
+        loop {
+            if self.container(id)?.state.manually_stopped {
+                return Ok(false);
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(true);
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
 
     /// Mounts the root, writes the bundle, and has the runtime create and start the container.
@@ -520,9 +580,12 @@ impl Engine {
                 status: Status::Running,
                 pid,
                 started_at: Some(now_rfc3339()),
+                restart_count: s.restart_count,
+                manually_stopped: s.manually_stopped,
                 ..Default::default()
             }
         })?;
+        self.event("start", c, &[]);
         let pid = Pid::from_raw(pid).ok_or_else(|| {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
@@ -538,6 +601,14 @@ impl Engine {
     /// `delete` and the unmount run side by side; a container about to be removed (`--rm`) is
     /// not recorded as exited first.
     fn stopped(&self, c: &mut Container, code: Option<i32>) -> Result<()> {
+        // Read before the runtime removes the cgroup that counted it.
+        let oom = code.is_some() && self.oom_killed(&c.id);
+        if oom {
+            self.event("oom", c, &[]);
+        }
+        if let Some(code) = code {
+            self.event("die", c, &[("exitCode", code.to_string())]);
+        }
         let delete = self.spawn_runtime_action(c, &["delete", "--force", &c.id]);
         let unmounted = overlay::unmount(&self.rootfs_dir(&c.id));
         let saved = if c.options.auto_remove {
@@ -549,6 +620,7 @@ impl Engine {
                 } else {
                     Status::Created
                 };
+                s.oom_killed = oom;
                 s.pid = 0;
                 s.exit_code = code;
                 s.finished_at = code.map(|_| now_rfc3339());
@@ -686,6 +758,47 @@ impl Engine {
         let code = wait_forwarding(pid, code_master.as_ref());
         proxy.finish();
         Ok(code)
+    }
+}
+
+const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// `--restart`: no, on-failure[:N], always or unless-stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestartPolicy {
+    No,
+    OnFailure(Option<u32>),
+    Always,
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    pub(crate) fn parse(s: Option<&str>) -> Result<RestartPolicy> {
+        let bad = |s: &str| {
+            EngineError::InvalidOption(format!(
+                "invalid restart policy {s:?}: use no, on-failure[:N], always or unless-stopped"
+            ))
+        };
+        Ok(match s.unwrap_or("no") {
+            "no" | "" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure(None),
+            other => match other.strip_prefix("on-failure:") {
+                Some(n) => RestartPolicy::OnFailure(Some(n.parse().map_err(|_| bad(other))?)),
+                None => return Err(bad(other)),
+            },
+        })
+    }
+
+    /// Whether a container that exited with `code` after `restarts` restarts again.
+    pub(crate) fn restarts_after(self, code: i32, restarts: u32) -> bool {
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure(max) => code != 0 && max.is_none_or(|m| restarts < m),
+        }
     }
 }
 
