@@ -492,3 +492,97 @@ fn kernel_restart_policies_and_events() {
     assert_eq!(names, ["flaky", "forever"]);
     no_leftovers(&env);
 }
+
+/// 100 detached containers: `ps` shows them all running, `stop` ends them all, and nothing is
+/// left; then 50 parallel `run -d` racing 50 `rm -f` from other processes leave nothing orphaned.
+#[test]
+fn kernel_scale_and_races() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("scale");
+    let spawn_all = |args: Vec<Vec<String>>| -> Vec<std::process::Child> {
+        args.into_iter()
+            .map(|a| {
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                env.command(&a)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // Started ten at a time: two cores.
+    for batch in 0..10 {
+        let runs = (0..10)
+            .map(|i| {
+                vec![
+                    "run".into(),
+                    "-d".into(),
+                    "--name".into(),
+                    format!("s{}", batch * 10 + i),
+                    "busybox".into(),
+                    "sleep".into(),
+                    "600".into(),
+                ]
+            })
+            .collect();
+        for mut child in spawn_all(runs) {
+            assert!(child.wait().unwrap().success());
+        }
+    }
+    assert_eq!(env.ok(&["ps", "-q"]).lines().count(), 100);
+    let names: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+    let mut stop = vec!["stop", "-t", "0"];
+    stop.extend(names.iter().map(String::as_str));
+    env.ok(&stop);
+    assert_eq!(env.ok(&["ps", "-q"]), "");
+    assert_eq!(
+        env.ok(&["ps", "-aq", "--filter", "status=exited"])
+            .lines()
+            .count(),
+        100
+    );
+    let mut rm = vec!["rm"];
+    rm.extend(names.iter().map(String::as_str));
+    env.ok(&rm);
+    no_leftovers(&env);
+    // Races: each pair is a run -d and an rm -f of the same name, from separate processes.
+    let mut children = Vec::new();
+    for i in 0..50 {
+        let name = format!("race{i}");
+        children.extend(spawn_all(vec![
+            vec![
+                "run".into(),
+                "-d".into(),
+                "--name".into(),
+                name.clone(),
+                "busybox".into(),
+                "sleep".into(),
+                "600".into(),
+            ],
+            vec!["rm".into(), "-f".into(), name],
+        ]));
+        if children.len() >= 10 {
+            for mut c in children.drain(..) {
+                let _ = c.wait();
+            }
+        }
+    }
+    for mut c in children {
+        let _ = c.wait();
+    }
+    // Whatever won each race, one more rm -f of everything leaves nothing behind.
+    let left = env.ok(&["ps", "-aq"]);
+    let ids: Vec<&str> = left.lines().collect();
+    if !ids.is_empty() {
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(ids);
+        env.ok(&rm);
+    }
+    no_leftovers(&env);
+    let cgroups =
+        sh("ls /sys/fs/cgroup/memory/berth 2>/dev/null | grep -c '^[0-9a-f]\\{64\\}$' || true");
+    assert_eq!(cgroups.trim(), "0", "cgroups left");
+}

@@ -202,7 +202,10 @@ impl Engine {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.lock_container(&c.id, false)?.is_none() {
             if Instant::now() > deadline {
-                return Err(EngineError::ContainerState(format!("container {} did not stop", c.name)));
+                return Err(EngineError::ContainerState(format!(
+                    "container {} did not stop",
+                    c.name
+                )));
             }
             if let Ok(now) = self.container(&c.id)
                 && now.state.status == Status::Running
@@ -255,7 +258,22 @@ impl Engine {
             if was_live {
                 self.runtime_delete(&c, true)?;
             }
-            self.remove_record(&c)
+            if !force {
+                return self.remove_record(&c);
+            }
+            // A start may be under way that the recorded state does not show yet: whatever runs
+            // is killed until whoever started it lets go.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(lock) = self.lock_container(&c.id, false)? {
+                    return self.remove_locked(&c, Some(lock));
+                }
+                if Instant::now() > deadline {
+                    return Err(EngineError::ContainerState(format!("container {} did not stop", c.name)));
+                }
+                let _ = self.runtime_delete(&c, true);
+                std::thread::sleep(Duration::from_millis(20));
+            }
         })();
         if let Err(e) = result {
             let _ = self.set_state(&c.id, |s| {

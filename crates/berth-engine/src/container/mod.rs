@@ -264,7 +264,12 @@ impl Engine {
     /// Removes a container that no longer runs: its root mount, directories and record.
     pub(crate) fn remove_record(&self, c: &Container) -> Result<()> {
         // Waits for whoever ran the container to finish releasing it.
-        let _lock = self.lock_container(&c.id, true)?;
+        let lock = self.lock_container(&c.id, true)?;
+        self.remove_locked(c, lock)
+    }
+
+    /// Removes a container whose lifecycle lock is held.
+    pub(crate) fn remove_locked(&self, c: &Container, _lock: Option<ContainerLock>) -> Result<()> {
         self.release_rootfs(c)?;
         let dir = self.container_dir(&c.id);
         match std::fs::remove_dir_all(&dir) {

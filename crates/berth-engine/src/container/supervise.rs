@@ -390,6 +390,11 @@ impl Engine {
         berth_sys::block_signals(&watched).map_err(EngineError::io("block signals in", "berth"))?;
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| EngineError::io("become the subreaper of", "the container")(e.into()))?;
+        // Checked again under the lock: a removal may have begun since.
+        c = self.container(&c.id)?;
+        if let Verdict::Refuse(m) = c.state.status.check(Action::Start, &c.name) {
+            return Err(EngineError::ContainerState(m));
+        }
         // A start by hand clears an earlier manual stop; restarts below keep it.
         c = self.set_state(&c.id, |s| s.manually_stopped = false)?;
         let policy = RestartPolicy::parse(c.options.restart.as_deref())?;
@@ -576,8 +581,10 @@ impl Engine {
         let master = listener.as_ref().map(receive_console).transpose()?;
         let pid = read_pid(&pid_file)?;
         *c = self.set_state(&c.id, |s| {
+            // A removal that began meanwhile keeps its state; it kills what runs.
+            let status = if s.status == Status::Removing { Status::Removing } else { Status::Running };
             *s = super::ContainerState {
-                status: Status::Running,
+                status,
                 pid,
                 started_at: Some(now_rfc3339()),
                 restart_count: s.restart_count,
