@@ -592,10 +592,11 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> CmdResult {
         }
         return Ok(());
     }
+    let commands = engine.process_args_all(&list);
     let rows: Vec<serde_json::Value> = list
         .iter()
-        .map(|c| {
-            let args = engine.process_args(c).unwrap_or_default();
+        .zip(commands)
+        .map(|(c, args)| {
             let created = chrono::DateTime::parse_from_rfc3339(&c.created).ok();
             let size = if a.size {
                 let bytes = engine.writable_layer_size(&c.id);
@@ -605,7 +606,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> CmdResult {
             };
             serde_json::json!({
                 "Command": command_line(&args, a.no_trunc),
-                "CreatedAt": created.map(|t| t.format("%Y-%m-%d %H:%M:%S %z %Z").to_string()).unwrap_or_default(),
+                "CreatedAt": created.map(|t| t.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
                 "ID": if a.no_trunc { c.id.clone() } else { c.id[..12].to_owned() },
                 "Image": c.image,
                 "Labels": c.options.labels.join(","),

@@ -132,16 +132,23 @@ pub(crate) fn state_doc(c: &Container) -> Value {
 }
 
 impl Engine {
-    /// The container's program and arguments, by Docker's rules.
-    pub fn process_args(&self, c: &Container) -> Result<Vec<String>> {
-        let image_config = self
-            .store
-            .image(&c.image_id)?
-            .map(|i| self.image_config(&i))
-            .transpose()?
-            .and_then(|(_, config)| config.config)
-            .unwrap_or_default();
-        spec::process_args(&c.options, &image_config)
+    /// The program and arguments of each container, reading each image's config once.
+    pub fn process_args_all(&self, list: &[Container]) -> Vec<Vec<String>> {
+        let mut configs = std::collections::HashMap::new();
+        list.iter()
+            .map(|c| {
+                let config = configs.entry(c.image_id).or_insert_with(|| {
+                    self.store
+                        .image(&c.image_id)
+                        .ok()
+                        .flatten()
+                        .and_then(|i| self.image_config(&i).ok())
+                        .and_then(|(_, config)| config.config)
+                        .unwrap_or_default()
+                });
+                spec::process_args(&c.options, config).unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Bytes in the container's writable layer (`ps -s`).

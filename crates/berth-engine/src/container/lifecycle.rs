@@ -14,6 +14,20 @@ use rustix::process::{Pid, PidfdFlags};
 use super::{Container, now_rfc3339};
 use crate::{Engine, EngineError, Result};
 
+/// A wait that starts short and grows to 20 ms: most waits here end within a few milliseconds.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_micros(500))
+    }
+
+    fn sleep(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(20));
+    }
+}
+
 fn refuse(verdict: Verdict) -> Result<bool> {
     match verdict {
         Verdict::Proceed => Ok(true),
@@ -200,6 +214,7 @@ impl Engine {
         // this stop may have started the program again: it is killed until the supervisor,
         // which sees the manual stop, lets go.
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut backoff = Backoff::new();
         while self.lock_container(&c.id, false)?.is_none() {
             if Instant::now() > deadline {
                 return Err(EngineError::ContainerState(format!(
@@ -213,7 +228,7 @@ impl Engine {
             {
                 let _ = self.runtime_action(&now, &["kill", &now.id, "KILL"]);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            backoff.sleep();
         }
         self.current(&c.id)
     }
@@ -264,15 +279,24 @@ impl Engine {
             // A start may be under way that the recorded state does not show yet: whatever runs
             // is killed until whoever started it lets go.
             let deadline = Instant::now() + Duration::from_secs(60);
+            let mut backoff = Backoff::new();
+            let mut killed = was_live;
             loop {
                 if let Some(lock) = self.lock_container(&c.id, false)? {
                     return self.remove_locked(&c, Some(lock));
                 }
                 if Instant::now() > deadline {
-                    return Err(EngineError::ContainerState(format!("container {} did not stop", c.name)));
+                    return Err(EngineError::ContainerState(format!(
+                        "container {} did not stop",
+                        c.name
+                    )));
                 }
-                let _ = self.runtime_delete(&c, true);
-                std::thread::sleep(Duration::from_millis(20));
+                // Killed once already: give whoever runs it a moment to let go before again.
+                if !killed || backoff.0 >= Duration::from_millis(20) {
+                    let _ = self.runtime_delete(&c, true);
+                }
+                killed = true;
+                backoff.sleep();
             }
         })();
         if let Err(e) = result {

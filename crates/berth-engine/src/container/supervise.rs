@@ -582,7 +582,11 @@ impl Engine {
         let pid = read_pid(&pid_file)?;
         *c = self.set_state(&c.id, |s| {
             // A removal that began meanwhile keeps its state; it kills what runs.
-            let status = if s.status == Status::Removing { Status::Removing } else { Status::Running };
+            let status = if s.status == Status::Removing {
+                Status::Removing
+            } else {
+                Status::Running
+            };
             *s = super::ContainerState {
                 status,
                 pid,

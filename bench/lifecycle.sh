@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: the container lifecycle, berth against podman in the same run.
+#   run -d            berth run -d busybox sleep 600   vs  podman run -d --network none … (target ≤ 0.25×)
+#   rm -f (running)   berth rm -f NAME                 vs  podman rm -f -t 0 NAME          (target ≤ 0.25×)
+#   ps -a             with 500 created containers, berth alone                             (target < 50 ms)
+#   memory per container, with 50 detached containers: RSS and PSS of berth's supervising
+#   process against podman's conmon (targets ≤ 1.0 MiB RSS, ≤ 0.3 MiB PSS)
+# hyperfine times RUNS runs after 3 warm-ups and the script prints medians and ratios.
+#
+# Run from the project root, as root, after `cargo build --release`:
+#   bench/lifecycle.sh            # RUNS=20
+# Missing tools (podman, runc, hyperfine, busybox-static) are installed with apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-20}
+BERTH=$(realpath "${BERTH:-target/release/berth}")
+[ "$(id -u)" = 0 ] || { echo "bench/lifecycle.sh: run as root" >&2; exit 1; }
+[ -x "$BERTH" ] || { echo "bench/lifecycle.sh: build first: cargo build --release" >&2; exit 1; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench/lifecycle.sh: RUNS must be a positive integer" >&2; exit 1; }
+missing=()
+for p in podman runc hyperfine busybox-static; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+work=$(mktemp -d /tmp/berth-bench-life.XXXXXX)
+export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run CONTAINERS_CONF=$work/containers.conf
+podman_flags=(--root "$work/podman" --runroot "$work/podman-run" --tmpdir "$work/podman-tmp"
+  --storage-driver overlay --cgroup-manager cgroupfs --events-backend none)
+P="podman ${podman_flags[*]}"
+cleanup() {
+  trap - EXIT INT TERM
+  ids=$("$BERTH" ps -aq 2>/dev/null || true)
+  [ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null 2>&1 || true
+  $P rm -a -f -t 0 >/dev/null 2>&1 || true
+  podman "${podman_flags[@]}" system reset --force >/dev/null 2>&1 || true
+  awk -v d="$work" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,etc,tmp}
+cp /bin/busybox "$rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+tar --numeric-owner -C "$rootfs" -cf "$work/busybox.tar" .
+printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' > "$CONTAINERS_CONF"
+"$BERTH" import "$work/busybox.tar" busybox:bench >/dev/null
+$P import "$work/busybox.tar" busybox:bench >/dev/null 2>&1
+
+median() { python3 -c 'import json,sys; print(" ".join("%.1f" % (x["median"] * 1000) for x in json.load(open(sys.argv[1]))["results"]))' "$1"; }
+
+echo "== run -d ($RUNS runs)"
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/run.json" \
+  -n berth "$BERTH run -d busybox:bench sleep 600" \
+  -n podman "$P run -d --network none busybox:bench sleep 600" >/dev/null
+read -r run_berth run_podman < <(median "$work/run.json")
+ids=$("$BERTH" ps -aq); [ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null
+$P rm -a -f -t 0 >/dev/null 2>&1
+
+echo "== rm -f of a running container ($RUNS runs)"
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/rm.json" \
+  --prepare "$BERTH run -d --name victim busybox:bench sleep 600" -n berth "$BERTH rm -f victim" >/dev/null
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/rm-podman.json" \
+  --prepare "$P run -d --network none --name victim busybox:bench sleep 600" -n podman "$P rm -f -t 0 victim" >/dev/null
+rm_berth=$(median "$work/rm.json"); rm_podman=$(median "$work/rm-podman.json")
+
+echo "== memory per container (50 detached containers each)"
+for i in $(seq 50); do "$BERTH" run -d busybox:bench sleep 600 >/dev/null; $P run -d --network none busybox:bench sleep 600 >/dev/null; done
+mem() { # pids... -> "rss_kib pss_kib" averaged
+  python3 - "$@" <<'PY'
+import sys
+pids = sys.argv[1:]
+rss = pss = 0
+for p in pids:
+    for line in open(f"/proc/{p}/smaps_rollup"):
+        if line.startswith("Rss:"): rss += int(line.split()[1])
+        if line.startswith("Pss:"): pss += int(line.split()[1])
+print(rss / len(pids) / 1024, pss / len(pids) / 1024)
+PY
+}
+read -r berth_rss berth_pss < <(mem $(pgrep -f "container-supervis[e]"))
+read -r conmon_rss conmon_pss < <(mem $(pgrep -x conmon))
+ids=$("$BERTH" ps -aq); "$BERTH" rm -f $ids >/dev/null
+$P rm -a -f -t 0 >/dev/null 2>&1
+
+echo "== ps -a with 500 containers"
+for i in $(seq 500); do echo "create busybox:bench true"; done | while read -r cmd img arg; do "$BERTH" create "$img" "$arg" >/dev/null; done
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/ps.json" -n berth "$BERTH ps -a" >/dev/null
+ps_berth=$(median "$work/ps.json")
+
+python3 - "$run_berth" "$run_podman" "$rm_berth" "$rm_podman" "$ps_berth" "$berth_rss" "$berth_pss" "$conmon_rss" "$conmon_pss" <<'PY'
+import sys
+rb, rp, mb, mp, ps, brss, bpss, crss, cpss = map(float, sys.argv[1:])
+print(f"run -d:  berth {rb:.1f} ms, podman {rp:.1f} ms, ratio {rb/rp:.3f} (target <= 0.25)")
+print(f"rm -f:   berth {mb:.1f} ms, podman {mp:.1f} ms, ratio {mb/mp:.3f} (target <= 0.25)")
+print(f"ps -a (500 containers): berth {ps:.1f} ms (target < 50)")
+print(f"per container: berth supervisor {brss:.2f} MiB RSS / {bpss:.2f} MiB PSS; conmon {crss:.2f} MiB RSS / {cpss:.2f} MiB PSS (targets <= 1.0 / <= 0.3)")
+PY
