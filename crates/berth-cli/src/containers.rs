@@ -900,3 +900,145 @@ pub fn prune(engine: &Engine, _a: &PruneArgs) -> CmdResult {
     println!("Total reclaimed space: 0B");
     Ok(())
 }
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    all: bool,
+    /// Print one reading and exit instead of refreshing every second.
+    #[arg(long)]
+    no_stream: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output: table, json, or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    container: String,
+    /// Options for ps (default -o uid,pid,ppid,c,stime,tty,time,cmd).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+pub fn top(engine: &Engine, a: &TopArgs) -> CmdResult {
+    print!("{}", engine.top(&a.container, &a.ps_args)?);
+    Ok(())
+}
+
+pub fn stats(engine: &Engine, a: &StatsArgs) -> CmdResult {
+    use berth_types::state::Status;
+    let pick = || -> Result<Vec<Container>, Failure> {
+        if a.containers.is_empty() {
+            Ok(engine.ps(a.all, &PsFilter::default())?)
+        } else {
+            a.containers
+                .iter()
+                .map(|n| engine.current(n).map_err(Failure::from))
+                .collect()
+        }
+    };
+    // CPU % is the CPU time used between two readings over the wall time between them.
+    let interval = std::time::Duration::from_millis(500);
+    let mut first = true;
+    loop {
+        let list = pick()?;
+        let before: Vec<_> = list
+            .iter()
+            .map(|c| (engine.usage(c), std::time::Instant::now()))
+            .collect();
+        std::thread::sleep(interval);
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .zip(before)
+            .map(|(c, (u0, t0))| {
+                let live = c.state.status == Status::Running || c.state.status == Status::Paused;
+                let u = if live { engine.usage(c) } else { Default::default() };
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+                let elapsed = t0.elapsed().as_nanos() as f64;
+                let cpu = if live && elapsed > 0.0 { (u.cpu_nanos.saturating_sub(u0.cpu_nanos)) as f64 / elapsed * 100.0 } else { 0.0 };
+                let mem_pct = if u.memory_limit > 0 { u.memory as f64 / u.memory_limit as f64 * 100.0 } else { 0.0 };
+                serde_json::json!({
+                    "BlockIO": format!("{} / {}", human_size(u.block_read), human_size(u.block_write)),
+                    "CPUPerc": format!("{:.2}%", cpu.min(100.0 * cpus)),
+                    "Container": if a.no_trunc { c.id.clone() } else { c.id[..12].to_owned() },
+                    "ID": if a.no_trunc { c.id.clone() } else { c.id[..12].to_owned() },
+                    "MemPerc": format!("{mem_pct:.2}%"),
+                    "MemUsage": format!("{} / {}", human_bytes(u.memory), human_bytes(u.memory_limit)),
+                    "Name": c.name,
+                    "NetIO": "0B / 0B",
+                    "PIDs": u.pids.to_string(),
+                })
+            })
+            .collect();
+        if !a.no_stream && !first {
+            print!("\x1b[2J\x1b[H");
+        }
+        first = false;
+        crate::images::print_rows(
+            a.format.as_deref(),
+            &rows,
+            &[
+                "CONTAINER ID",
+                "NAME",
+                "CPU %",
+                "MEM USAGE / LIMIT",
+                "MEM %",
+                "NET I/O",
+                "BLOCK I/O",
+                "PIDS",
+            ],
+            &[
+                "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+            ],
+        )?;
+        let _ = std::io::stdout().flush();
+        if a.no_stream {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Memory as Docker's stats shows it: binary units (`1.5MiB`, `7.6GiB`).
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.3}{}", UNITS[unit]).replace(".000", "")
+    }
+}
+
+/// `berth system boot`: after the host starts, records every container's true state and starts
+/// again those whose policy says so: `always`, and `unless-stopped` unless stopped by hand.
+pub fn boot(engine: &Engine, cli: &crate::Cli) -> CmdResult {
+    let mut failed = None;
+    for c in engine.containers_now()? {
+        let policy = c.options.restart.as_deref().unwrap_or("no");
+        let wanted =
+            policy == "always" || (policy == "unless-stopped" && !c.state.manually_stopped);
+        if !wanted || c.state.status.is_live() {
+            continue;
+        }
+        match start_detached(cli, &c.id) {
+            Ok(()) => println!("{}", c.name),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = Some(Failure::from(e));
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}

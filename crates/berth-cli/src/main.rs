@@ -77,6 +77,10 @@ enum Command {
     Logs(containers::LogsArgs),
     /// Get real time events from the engine.
     Events(containers::EventsArgs),
+    /// Display a live stream of container resource usage.
+    Stats(containers::StatsArgs),
+    /// Display the running processes of a container.
+    Top(containers::TopArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -143,6 +147,8 @@ enum ContainerCommand {
     Logs(containers::LogsArgs),
     /// Remove all stopped containers.
     Prune(containers::PruneArgs),
+    Stats(containers::StatsArgs),
+    Top(containers::TopArgs),
     /// Show low-level information on containers.
     Inspect(images::InspectArgs),
 }
@@ -153,6 +159,9 @@ enum SystemCommand {
     Check,
     /// Show disk usage.
     Df,
+    /// After the host starts: record the truth and start the containers whose restart policy
+    /// asks (always; unless-stopped unless stopped by hand). See contrib/systemd/.
+    Boot,
 }
 
 /// Why a command failed, and so its exit status.
@@ -274,6 +283,10 @@ fn run(cli: &Cli) -> CmdResult {
             containers::logs(&e()?, a)
         }
         Command::Events(a) => containers::events(&e()?, a),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            containers::stats(&e()?, a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&e()?, a),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&e()?, a),
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect_objects(&e()?, a, images::Objects::Containers)
@@ -292,5 +305,6 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Image(ImageCommand::Prune(a)) => images::prune(&e()?, a),
         Command::System(SystemCommand::Check) => images::check(&e()?),
         Command::System(SystemCommand::Df) => images::df(&e()?),
+        Command::System(SystemCommand::Boot) => containers::boot(&e()?, cli),
     }
 }

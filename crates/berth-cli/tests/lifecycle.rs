@@ -44,7 +44,7 @@ fn no_leftovers(env: &Env) {
     // A supervisor releases the container a moment before it exits.
     let deadline = Instant::now() + Duration::from_secs(5);
     let pattern = format!(
-        "pgrep -f 'container-supervis[e].*{}' | wc -l",
+        "pgrep -f '{}.*container-supervis[e]' | wc -l",
         env.path("").display()
     );
     while sh(&pattern).trim() != "0" {
@@ -585,4 +585,116 @@ fn kernel_scale_and_races() {
     let cgroups =
         sh("ls /sys/fs/cgroup/memory/berth 2>/dev/null | grep -c '^[0-9a-f]\\{64\\}$' || true");
     assert_eq!(cgroups.trim(), "0", "cgroups left");
+}
+
+/// `stats` reads the container's cgroups; `top` lists its processes.
+#[test]
+fn kernel_stats_and_top() {
+    if !ready(&["busybox", "ps"]) {
+        return;
+    }
+    let env = setup("stats");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 600 & while true; do :; done",
+    ]);
+    let line = env.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}",
+        "busy",
+    ]);
+    let f: Vec<&str> = line.trim().split('|').collect();
+    assert_eq!(f[0], "busy");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 20.0, "a busy loop shows CPU use: {line}");
+    assert!(f[2].ends_with("/ 64MiB"), "the memory limit: {line}");
+    assert_eq!(f[3], "2", "sh and sleep: {line}");
+    let top = env.ok(&["top", "busy"]);
+    assert!(top.starts_with("  UID") || top.contains("PID"), "{top}");
+    assert!(top.contains("sleep 600"), "{top}");
+    assert_eq!(top.lines().count(), 3, "{top}");
+    assert!(fails(&env, &["top", "nonesuch"]).contains("No such container"));
+    env.ok(&["rm", "-f", "busy"]);
+    no_leftovers(&env);
+}
+
+/// A simulated reboot (every supervisor and container process killed, the runroot emptied):
+/// `ps -a` tells the truth, and `system boot` starts `always` and `unless-stopped` containers
+/// again, but not one stopped by hand.
+#[test]
+fn kernel_reboot_then_system_boot() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("boot");
+    for (name, policy) in [
+        ("a", "always"),
+        ("b", "unless-stopped"),
+        ("c", "unless-stopped"),
+        ("d", "no"),
+    ] {
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    }
+    env.ok(&["stop", "-t", "0", "c"]);
+    let ids = env.ok(&["ps", "-aq", "--no-trunc"]);
+    // The reboot: supervisors and containers die, mounts and the runroot go, cgroups empty out.
+    let run = env.path("run");
+    sh(&format!(
+        "pkill -KILL -f '{}.*container-supervis[e]' || true",
+        run.display()
+    ));
+    for id in ids.lines() {
+        sh(&format!(
+            "cat /sys/fs/cgroup/pids/berth/{id}/cgroup.procs 2>/dev/null | xargs -r kill -KILL"
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    sh(&format!(
+        "grep -o ' {}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l; rm -rf {}",
+        run.display(),
+        run.display()
+    ));
+    for id in ids.lines() {
+        sh(&format!(
+            "for c in /sys/fs/cgroup/*/berth/{id}; do rmdir $c 2>/dev/null; done; true"
+        ));
+    }
+    assert_eq!(
+        env.ok(&["ps", "-q"]),
+        "",
+        "nothing claims to run after the reboot"
+    );
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(status(&env, name), "exited", "{name}");
+    }
+    let started = env.ok(&["system", "boot"]);
+    let mut started: Vec<&str> = started.lines().collect();
+    started.sort();
+    assert_eq!(started, ["a", "b"]);
+    assert_eq!(status(&env, "a"), "running");
+    assert_eq!(status(&env, "b"), "running");
+    assert_eq!(status(&env, "c"), "exited");
+    assert_eq!(status(&env, "d"), "exited");
+    env.ok(&["rm", "-f", "a", "b", "c", "d"]);
+    no_leftovers(&env);
 }

@@ -268,7 +268,11 @@ impl Engine {
         let c = self.current(name)?;
         refuse(c.state.status.check(Action::Remove { force }, &c.name))?;
         let was_live = c.state.status.is_live();
-        self.set_state(&c.id, |s| s.status = Status::Removing)?;
+        // Removing also cancels the restart policy.
+        self.set_state(&c.id, |s| {
+            s.status = Status::Removing;
+            s.manually_stopped = true;
+        })?;
         let result = (|| {
             if was_live {
                 self.runtime_delete(&c, true)?;

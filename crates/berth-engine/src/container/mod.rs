@@ -8,6 +8,7 @@ mod logs;
 mod options;
 mod overlay;
 mod spec;
+mod stats;
 pub(crate) mod supervise;
 mod user;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use lifecycle::PsFilter;
 pub use logs::{LogEntry, read_log};
 pub use options::{RunOptions, parse_bytes};
+pub use stats::Usage;
 pub use supervise::{ExecOptions, Stdio};
 
 use crate::{Engine, EngineError, Result};
