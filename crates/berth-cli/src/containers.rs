@@ -1042,3 +1042,38 @@ pub fn boot(engine: &Engine, cli: &crate::Cli) -> CmdResult {
     }
     failed.map_or(Ok(()), Err)
 }
+
+#[derive(Args)]
+pub struct CpArgs {
+    /// CONTAINER:SRC_PATH or a host path.
+    src: String,
+    /// A host path or CONTAINER:DEST_PATH.
+    dest: String,
+}
+
+/// `CONTAINER:PATH`, as `docker cp` reads it: a host path starts with `/` or `.`, or has no colon.
+fn container_path(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':').filter(|(c, _)| !c.is_empty())
+}
+
+pub fn cp(engine: &Engine, a: &CpArgs) -> CmdResult {
+    match (container_path(&a.src), container_path(&a.dest)) {
+        (Some((c, path)), None) => {
+            Ok(engine.copy_from_container(c, path, std::path::Path::new(&a.dest))?)
+        }
+        (None, Some((c, path))) => {
+            Ok(engine.copy_to_container(c, std::path::Path::new(&a.src), path)?)
+        }
+        (Some(_), Some(_)) => Err(Failure::with_code(
+            EXIT_FAILURE_CODE,
+            anyhow!("copying between containers is not supported"),
+        )),
+        (None, None) => Err(Failure::with_code(
+            EXIT_FAILURE_CODE,
+            anyhow!("must specify at least one container source"),
+        )),
+    }
+}

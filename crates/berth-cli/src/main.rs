@@ -81,6 +81,8 @@ enum Command {
     Stats(containers::StatsArgs),
     /// Display the running processes of a container.
     Top(containers::TopArgs),
+    /// Copy files between a container and the host.
+    Cp(containers::CpArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -149,6 +151,7 @@ enum ContainerCommand {
     Prune(containers::PruneArgs),
     Stats(containers::StatsArgs),
     Top(containers::TopArgs),
+    Cp(containers::CpArgs),
     /// Show low-level information on containers.
     Inspect(images::InspectArgs),
 }
@@ -287,6 +290,7 @@ fn run(cli: &Cli) -> CmdResult {
             containers::stats(&e()?, a)
         }
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&e()?, a),
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => containers::cp(&e()?, a),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&e()?, a),
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect_objects(&e()?, a, images::Objects::Containers)

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -696,5 +697,78 @@ fn kernel_reboot_then_system_boot() {
     assert_eq!(status(&env, "c"), "exited");
     assert_eq!(status(&env, "d"), "exited");
     env.ok(&["rm", "-f", "a", "b", "c", "d"]);
+    no_leftovers(&env);
+}
+
+/// `cp` in both directions, running or stopped; a container symlink pointing at the host's
+/// root is followed as the container sees it, never out of it (CVE-2018-15664).
+#[test]
+fn kernel_cp_stays_inside_the_container() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("cp");
+    env.ok(&["run", "-d", "--name", "box", "busybox", "sh", "-c", "echo inside > /etc/secret; mkdir -p /data/sub; echo deep > /data/sub/f; ln -s / /escape; ln -s /etc/secret /data/link; sleep 600"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env
+        .berth(&["exec", "box", "test", "-L", "/escape"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = out.to_string_lossy().into_owned();
+    env.ok(&["cp", "box:/etc/secret", &format!("{o}/secret")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("secret")).unwrap(),
+        "inside\n"
+    );
+    // /escape -> / inside the container: /escape/etc/secret is the container's file (the host
+    // has none), and /escape/etc/passwd is the image's, not the host's.
+    env.ok(&["cp", "box:/escape/etc/secret", &format!("{o}/via-link")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("via-link")).unwrap(),
+        "inside\n"
+    );
+    env.ok(&["cp", "box:/escape/etc/passwd", &format!("{o}/passwd")]);
+    let copied = std::fs::read_to_string(out.join("passwd")).unwrap();
+    assert_ne!(
+        copied,
+        std::fs::read_to_string("/etc/passwd").unwrap(),
+        "the host's /etc/passwd was copied"
+    );
+    assert!(copied.contains("app:x:1000"), "{copied}");
+    // A directory, with its symlink copied as a link.
+    env.ok(&["cp", "box:/data", &o]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("data/sub/f")).unwrap(),
+        "deep\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("data/link")).unwrap(),
+        Path::new("/etc/secret")
+    );
+    // Into the container, through the same symlink: lands inside the root.
+    let src = env.path("payload");
+    std::fs::write(&src, "payload\n").unwrap();
+    env.ok(&["cp", &src.to_string_lossy(), "box:/escape/tmp/payload"]);
+    assert_eq!(env.ok(&["exec", "box", "cat", "/tmp/payload"]), "payload\n");
+    assert!(
+        !Path::new("/tmp/payload").exists(),
+        "the copy went to the host's /tmp"
+    );
+    // A stopped container is copied from its writable layer and image.
+    env.ok(&["stop", "-t", "0", "box"]);
+    env.ok(&["cp", "box:/tmp/payload", &format!("{o}/again")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("again")).unwrap(),
+        "payload\n"
+    );
+    assert!(fails(&env, &["cp", "box:/nonexistent", &o]).contains("Could not find the file"));
+    env.ok(&["rm", "box"]);
     no_leftovers(&env);
 }
