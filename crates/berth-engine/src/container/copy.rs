@@ -39,8 +39,7 @@ fn copy_out(src: OwnedFd, dest: &Path) -> Result<()> {
     match FileType::from_raw_mode(st.st_mode) {
         FileType::Directory => {
             std::fs::create_dir_all(dest).map_err(EngineError::io("create", dest))?;
-            let mut dir =
-                rustix::fs::Dir::read_from(&src).map_err(os_error("read directory", dest))?;
+            let dir = rustix::fs::Dir::read_from(&src).map_err(os_error("read directory", dest))?;
             for entry in dir {
                 let entry = entry.map_err(os_error("read directory", dest))?;
                 let name = entry.file_name().to_bytes();
