@@ -122,9 +122,11 @@ fn kernel_states_and_dockers_refusals() {
         "137\n",
         "kill sends SIGKILL by default"
     );
-    env.ok(&["rename", "c", "d"]);
-    assert!(fails(&env, &["inspect", "c"]).contains("No such object: c"));
-    env.ok(&["rm", "d"]);
+    env.ok(&["rename", "c", "renamed"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.Name}}", "renamed"]), "/renamed\n");
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "renamed\n");
+    assert!(fails(&env, &["inspect", "zz-gone"]).contains("No such object: zz-gone"));
+    env.ok(&["rm", "renamed"]);
     no_leftovers(&env);
 }
 

@@ -135,6 +135,35 @@ impl Store {
         })
     }
 
+    /// The containers `name` can mean, as Docker resolves it: the one with that full ID, else the
+    /// one with that name, else those whose ID starts with it (at most two, enough to tell an
+    /// ambiguous prefix).
+    pub fn find_containers(&self, name: &str) -> Result<Vec<ContainerRow>> {
+        self.db.with(|conn| {
+            let query = |sql: &str, arg: &str| -> Result<Vec<ContainerRow>> {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let rows = stmt
+                    .query_map([arg], row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter().map(to_row).collect()
+            };
+            const COLUMNS: &str = "SELECT id, name, image_id, created, record FROM containers";
+            let exact = query(&format!("{COLUMNS} WHERE id = ?1"), name)?;
+            if !exact.is_empty() {
+                return Ok(exact);
+            }
+            let named = query(&format!("{COLUMNS} WHERE name = ?1"), name)?;
+            if !named.is_empty() || name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Ok(named);
+            }
+            query(
+                &format!("{COLUMNS} WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2"),
+                name,
+            )
+        })
+    }
+
     pub fn container(&self, id: &str) -> Result<Option<ContainerRow>> {
         self.db.with(|conn| {
             let found = conn
@@ -186,6 +215,10 @@ mod tests {
         assert!(store.update_container(&c.id, "{\"x\":1}").unwrap());
         assert_eq!(store.container(&c.id).unwrap().unwrap().record, "{\"x\":1}");
         assert_eq!(store.containers().unwrap().len(), 1);
+        assert_eq!(store.find_containers("web").unwrap().len(), 1);
+        assert_eq!(store.find_containers(&c.id).unwrap().len(), 1);
+        assert_eq!(store.find_containers("aaaa").unwrap().len(), 1);
+        assert!(store.find_containers("nope").unwrap().is_empty());
         let new = store
             .modify_container::<StoreError>(&c.id, |old| Ok(format!("{old}!")))
             .unwrap();

@@ -198,28 +198,15 @@ impl Engine {
 
     /// Finds a container by full ID, name, or unique ID prefix, as Docker does.
     pub fn container(&self, name: &str) -> Result<Container> {
-        let rows = self.store.containers()?;
         let name = name.strip_prefix('/').unwrap_or(name);
-        let found = rows
-            .iter()
-            .find(|r| r.id == name)
-            .or_else(|| rows.iter().find(|r| r.name == name));
-        let row = match found {
-            Some(r) => r,
-            None => {
-                let matches: Vec<_> = rows
-                    .iter()
-                    .filter(|r| !name.is_empty() && r.id.starts_with(name))
-                    .collect();
-                match matches.as_slice() {
-                    [one] => *one,
-                    [] => return Err(EngineError::NoSuchContainer(name.to_owned())),
-                    _ => {
-                        return Err(EngineError::Ambiguous {
-                            name: name.to_owned(),
-                        });
-                    }
-                }
+        let rows = self.store.find_containers(name)?;
+        let row = match rows.as_slice() {
+            [one] => one,
+            [] => return Err(EngineError::NoSuchContainer(name.to_owned())),
+            _ => {
+                return Err(EngineError::Ambiguous {
+                    name: name.to_owned(),
+                });
             }
         };
         serde_json::from_str(&row.record).map_err(|source| EngineError::InvalidJson {
