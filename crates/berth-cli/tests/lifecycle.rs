@@ -123,7 +123,10 @@ fn kernel_states_and_dockers_refusals() {
         "kill sends SIGKILL by default"
     );
     env.ok(&["rename", "c", "renamed"]);
-    assert_eq!(env.ok(&["inspect", "--format", "{{.Name}}", "renamed"]), "/renamed\n");
+    assert_eq!(
+        env.ok(&["inspect", "--format", "{{.Name}}", "renamed"]),
+        "/renamed\n"
+    );
     assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "renamed\n");
     assert!(fails(&env, &["inspect", "zz-gone"]).contains("No such object: zz-gone"));
     env.ok(&["rm", "renamed"]);
