@@ -683,7 +683,12 @@ fn seccomp_and_capabilities(runtime: &str) {
         ],
     );
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+    // Refused by the nodev root (EACCES) before the device cgroup (EPERM) is asked.
+    assert!(
+        r.stderr.contains("Operation not permitted") || r.stderr.contains("Permission denied"),
+        "{}",
+        r.stderr
+    );
     assert_no_leftovers(&env);
 }
 
@@ -985,5 +990,41 @@ fn kernel_crun_runs_where_its_cgroup_support_allows() {
         script.replace('"', "\\\"")
     ));
     assert_eq!(out, "1\nNoNewPrivs:\t1\nSeccomp:\t2\nlo\n");
+    assert_no_leftovers(&env);
+}
+
+/// A device node shipped in an image (or made in the writable layer) cannot be opened: the root
+/// is mounted nodev, also read-only, and only the container's own /dev has devices.
+#[test]
+fn kernel_device_nodes_from_the_image_are_inert() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("nodev", &[]);
+    let rootfs = env.path("rootfs");
+    sh(&format!(
+        "mknod {}/mynull c 1 3 && tar --numeric-owner -C {} -cf {} .",
+        rootfs.display(),
+        rootfs.display(),
+        env.path("dev.tar").display()
+    ));
+    env.ok(&["import", &env.path("dev.tar").to_string_lossy(), "withdev"]);
+    for flags in [&[][..], &["--read-only"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend([
+            "withdev",
+            "sh",
+            "-c",
+            "echo x > /mynull && echo OPENED; echo y > /dev/null && echo devnull-ok",
+        ]);
+        let r = run(&env, &args);
+        assert!(
+            !r.stdout.contains("OPENED"),
+            "an image's device node opened ({flags:?}): {}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("devnull-ok"), "{}{}", r.stdout, r.stderr);
+    }
     assert_no_leftovers(&env);
 }

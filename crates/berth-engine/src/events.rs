@@ -74,13 +74,14 @@ pub fn event_json(e: &Event) -> Value {
 impl Engine {
     /// Records a container event with its name, image and labels, plus `extra` attributes.
     pub(crate) fn event(&self, action: &str, c: &Container, extra: &[(&str, String)]) {
+        // Labels first, so none can pass for the container's name or image.
         let mut attrs = Map::new();
-        attrs.insert("name".into(), c.name.clone().into());
-        attrs.insert("image".into(), c.image.clone().into());
         for label in &c.options.labels {
             let (k, v) = label.split_once('=').unwrap_or((label, ""));
             attrs.insert(k.into(), v.into());
         }
+        attrs.insert("name".into(), c.name.clone().into());
+        attrs.insert("image".into(), c.image.clone().into());
         for (k, v) in extra {
             attrs.insert((*k).into(), v.clone().into());
         }

@@ -299,25 +299,6 @@ impl Cgroup {
         ))
     }
 
-    /// How many times the kernel's OOM killer has killed a process of the group.
-    pub fn oom_kills(&self) -> u64 {
-        let Some(dir) = self.controller("memory") else {
-            return 0;
-        };
-        let file = if self.v2 {
-            "memory.events"
-        } else {
-            "memory.oom_control"
-        };
-        fs::read_to_string(dir.join(file))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-            })
-            .unwrap_or(0)
-    }
-
     /// Sends SIGKILL to every process in the group.
     pub fn kill_all(&self) -> Result<()> {
         for pid in self.pids()? {

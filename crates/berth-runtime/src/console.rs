@@ -14,7 +14,9 @@ use rustix::pty::OpenptFlags;
 use crate::error::{Context, Result};
 
 /// Opens a new pty in the current root; returns (master, slave).
-pub(crate) fn open_pty(size: Option<ConsoleSize>) -> Result<(OwnedFd, OwnedFd)> {
+/// With `console`, `/dev/console` becomes the terminal too (the container's init only; an
+/// `exec` must not retarget a running container's console).
+pub(crate) fn open_pty(size: Option<ConsoleSize>, console: bool) -> Result<(OwnedFd, OwnedFd)> {
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
             .context(|| "opening /dev/ptmx".into())?;
@@ -37,16 +39,18 @@ pub(crate) fn open_pty(size: Option<ConsoleSize>) -> Result<(OwnedFd, OwnedFd)> 
         rustix::termios::tcsetwinsize(&slave, winsize)
             .context(|| "setting the terminal size".into())?;
     }
-    // Make /dev/console this terminal, as the runtime spec asks when there is one.
-    let console = Path::new("/dev/console");
-    if rustix::fs::open(
-        console,
-        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::from_raw_mode(0o600),
-    )
-    .is_ok()
-    {
-        let _ = rustix::mount::mount_bind(name.as_c_str(), console);
+    if console {
+        // Make /dev/console this terminal, as the runtime spec asks when there is one.
+        let console = Path::new("/dev/console");
+        if rustix::fs::open(
+            console,
+            OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o600),
+        )
+        .is_ok()
+        {
+            let _ = rustix::mount::mount_bind(name.as_c_str(), console);
+        }
     }
     Ok((master, slave))
 }

@@ -271,20 +271,29 @@ impl Runtime {
                 cgroup.create(linux.resources.as_ref())?;
                 cgroup.add(container.pid)?;
                 write_id_maps(container.pid, &linux)?;
-                parent.send("go")?;
-                parent.expect("ready")
+                // An init that failed early has closed its end: its reason is waiting in the
+                // socket, and says more than the broken pipe.
+                let sent = parent.send("go");
+                parent.expect("ready").and(sent)
             })();
             if let Err(e) = setup {
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
                 let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 return Err(e);
             }
-            write_atomic(
+            let recorded = write_atomic(
                 &dir.join(STATE_FILE),
                 &serde_json::to_vec(&container).expect("state serialises"),
-            )?;
-            if let Some(pid_file) = &options.pid_file {
-                write_atomic(pid_file, container.pid.to_string().as_bytes())?;
+            )
+            .and_then(|()| match &options.pid_file {
+                Some(pid_file) => write_atomic(pid_file, container.pid.to_string().as_bytes()),
+                None => Ok(()),
+            });
+            if let Err(e) = recorded {
+                // Nobody could ever start or delete an init the state does not record.
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+                return Err(e);
             }
             Ok(container)
         })();
@@ -498,7 +507,6 @@ impl Runtime {
         // reports an error first.
         match parent.expect("") {
             Ok(()) => {}
-            Err(RuntimeError::Init(m)) if m.contains("exited before it was ready") => {}
             Err(e) => {
                 let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 return Err(e);
@@ -525,7 +533,7 @@ fn exec_child(
         let socket = console_socket.ok_or_else(|| {
             RuntimeError::Config("process.terminal needs --console-socket".into())
         })?;
-        let (master, slave) = crate::console::open_pty(p.console_size)?;
+        let (master, slave) = crate::console::open_pty(p.console_size, false)?;
         crate::console::send_fd(&socket, &master, "console")?;
         process::use_terminal(&slave)?;
     }

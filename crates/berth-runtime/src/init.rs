@@ -85,7 +85,7 @@ fn prepare(ctx: &InitContext<'_>) -> Result<()> {
         let socket = ctx.console_socket.as_ref().ok_or_else(|| {
             RuntimeError::Config("process.terminal needs --console-socket".into())
         })?;
-        let (master, slave) = console::open_pty(p.console_size)?;
+        let (master, slave) = console::open_pty(p.console_size, true)?;
         console::send_fd(socket, &master, "console")?;
         process::use_terminal(&slave)?;
     }
@@ -145,7 +145,7 @@ fn start(ctx: &InitContext<'_>) -> Result<std::convert::Infallible> {
         .get(berth_types::runtime::INIT_ANNOTATION)
         .is_some_and(|v| v == "true")
     {
-        crate::reaper::fork_reaper()?;
+        crate::reaper::fork_reaper(ctx.seccomp.as_deref())?;
     }
     let p = spec_process(ctx.spec)?;
     let program = process::find_program(&p.args[0], &p.env)?;

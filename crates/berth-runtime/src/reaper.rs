@@ -17,8 +17,9 @@ const FORWARDED: &[i32] = &[
 const SIGCHLD: i32 = 17;
 
 /// Forks: returns in the child, which goes on to exec the program; the parent becomes the reaper
-/// and never returns.
-pub(crate) fn fork_reaper() -> Result<()> {
+/// and never returns. The reaper keeps nothing it does not need: no descriptor, no capability
+/// but CAP_KILL (bounding set included), not dumpable, and under the container's seccomp filter.
+pub(crate) fn fork_reaper(seccomp: Option<&[u8]>) -> Result<()> {
     let mut watched = FORWARDED.to_vec();
     watched.push(SIGCHLD);
     // Blocked before the fork so no signal is lost in between; the child unblocks them.
@@ -30,17 +31,36 @@ pub(crate) fn fork_reaper() -> Result<()> {
         }
         Some(pid) => pid,
     };
-    let kill = CapabilitySet::KILL;
-    let _ = rustix::thread::set_no_new_privs(true);
-    let _ = rustix::thread::set_capabilities(
-        None,
-        CapabilitySets {
-            effective: kill,
-            permitted: kill,
-            inheritable: CapabilitySet::empty(),
-        },
-    );
+    if let Err(e) = confine(seccomp) {
+        eprintln!("berth-runtime init: {e}");
+        let _ = rustix::process::kill_process(child, Signal::KILL);
+        std::process::exit(125);
+    }
     std::process::exit(reap(child, &watched))
+}
+
+fn confine(seccomp: Option<&[u8]>) -> Result<()> {
+    let kill = CapabilitySet::KILL;
+    berth_sys::close_from(3).context(|| "closing descriptors in the init".into())?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .context(|| "making the init not dumpable".into())?;
+    for bit in 0..64 {
+        if let Some(cap) = CapabilitySet::from_bits(1u64 << bit).filter(|c| *c != kill) {
+            let _ = rustix::thread::remove_capability_from_bounding_set(cap);
+        }
+    }
+    rustix::thread::set_no_new_privs(true).context(|| "no_new_privs in the init".into())?;
+    let sets = CapabilitySets {
+        effective: kill,
+        permitted: kill,
+        inheritable: CapabilitySet::empty(),
+    };
+    rustix::thread::set_capabilities(None, sets)
+        .context(|| "dropping capabilities in the init".into())?;
+    if let Some(bpf) = seccomp {
+        berth_sys::load_seccomp_program(bpf).context(|| "seccomp in the init".into())?;
+    }
+    Ok(())
 }
 
 fn reap(child: Pid, watched: &[i32]) -> i32 {

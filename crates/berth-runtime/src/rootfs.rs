@@ -157,7 +157,6 @@ pub(crate) fn ensure_dir(path: &str) -> Result<()> {
 #[derive(Debug, PartialEq)]
 pub(crate) struct MountOptions {
     pub flags: MountFlags,
-    pub clear: MountFlags,
     pub propagation: Option<MountPropagationFlags>,
     pub bind: bool,
     pub data: Vec<String>,
@@ -166,7 +165,6 @@ pub(crate) struct MountOptions {
 pub(crate) fn parse_options(options: &[String]) -> MountOptions {
     let mut o = MountOptions {
         flags: MountFlags::empty(),
-        clear: MountFlags::empty(),
         propagation: None,
         bind: false,
         data: Vec::new(),
@@ -210,7 +208,6 @@ pub(crate) fn parse_options(options: &[String]) -> MountOptions {
             }
         };
         o.flags = (o.flags | set) - clear;
-        o.clear |= clear;
     }
     o
 }
@@ -306,7 +303,21 @@ pub(crate) fn finish(linux: &Linux, readonly_root: bool) -> Result<()> {
 }
 
 fn remount_readonly(target: &str, extra: MountFlags) -> rustix::io::Result<()> {
-    let flags = MountFlags::BIND | MountFlags::RDONLY | extra;
+    // A remount replaces the mount's flags: keep the restrictions it already has (a nodev root).
+    let mut kept = MountFlags::empty();
+    if let Ok(st) = rustix::fs::statvfs(target) {
+        use rustix::fs::StatVfsMountFlags as F;
+        for (have, flag) in [
+            (F::NODEV, MountFlags::NODEV),
+            (F::NOSUID, MountFlags::NOSUID),
+            (F::NOEXEC, MountFlags::NOEXEC),
+        ] {
+            if st.f_flag.contains(have) {
+                kept |= flag;
+            }
+        }
+    }
+    let flags = MountFlags::BIND | MountFlags::RDONLY | extra | kept;
     rustix::mount::mount_remount(target, flags, "").or_else(|e| {
         // A mount with locked flags (nosuid, nodev, noexec inherited from a user namespace's
         // parent) refuses a remount that drops them; keep them all.

@@ -52,16 +52,6 @@ impl Store {
         })
     }
 
-    /// Replaces a container's record; returns whether the container exists.
-    pub fn update_container(&self, id: &str, record: &str) -> Result<bool> {
-        self.db.with(|conn| {
-            Ok(conn.execute(
-                "UPDATE containers SET record = ?2 WHERE id = ?1",
-                params![id, record],
-            )? == 1)
-        })
-    }
-
     /// Rewrites a container's record in one write transaction: `f` gets the stored record and
     /// returns the new one, so concurrent writers never lose each other's changes. Returns the
     /// new record, or `None` when the container does not exist.
@@ -212,7 +202,9 @@ mod tests {
             store.insert_container(&clash),
             Err(StoreError::NameInUse { .. })
         ));
-        assert!(store.update_container(&c.id, "{\"x\":1}").unwrap());
+        store
+            .modify_container::<StoreError>(&c.id, |_| Ok("{\"x\":1}".to_owned()))
+            .unwrap();
         assert_eq!(store.container(&c.id).unwrap().unwrap().record, "{\"x\":1}");
         assert_eq!(store.containers().unwrap().len(), 1);
         assert_eq!(store.find_containers("web").unwrap().len(), 1);

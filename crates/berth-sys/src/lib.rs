@@ -24,12 +24,25 @@ pub mod clone_flags {
 /// Forks the calling process, the child starting in the new namespaces `flags` names. Returns the
 /// child's pid in the parent and `None` in the child.
 ///
-/// Only for single-threaded processes: the child is a copy of the calling thread alone, as with
-/// `fork(2)`, so in a multi-threaded process it could inherit a lock held by another thread.
+/// Refused in a multi-threaded process (checked in `/proc/self/status`): the child is a copy of
+/// the calling thread alone, as with `fork(2)`, and could inherit a lock held by another thread.
 pub fn clone_process(flags: u64) -> io::Result<Option<Pid>> {
+    // After joining another PID namespace's mounts `/proc/self` may not resolve; then the check
+    // has nothing to read and the caller's word stands.
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .map(str::trim);
+        if threads != Some("1") {
+            return Err(io::Error::other(
+                "clone_process needs a single-threaded process",
+            ));
+        }
+    }
     // SAFETY: `clone` with a null stack behaves like `fork`: the child continues on a copy of the
     // caller's stack. No pointer arguments are passed (parent/child tid and tls are null), and the
-    // caller guarantees the process is single threaded, so the child's memory is consistent.
+    // process was just checked to be single threaded, so the child's memory is consistent.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -264,4 +277,23 @@ pub fn shell_status(status: rustix::process::WaitStatus) -> i32 {
     } else {
         255
     }
+}
+
+/// Closes every file descriptor from `first` up (for a process that will not exec, such as the
+/// `--init` reaper).
+pub fn close_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range closes descriptors this process owns; the caller gives up every
+    // descriptor from `first` up and does not use an `OwnedFd` for any of them afterwards.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

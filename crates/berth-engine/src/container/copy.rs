@@ -11,25 +11,24 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::confined::{locate, open_for_reading};
 use super::overlay;
 use crate::{Engine, EngineError, Result};
-
-fn in_root(root: &OwnedFd, path: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::openat2(
-        root,
-        path,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-}
 
 fn os_error(what: &str, path: &Path) -> impl FnOnce(Errno) -> EngineError + use<> {
     let (what, path) = (what.to_owned(), path.to_path_buf());
     move |e| EngineError::io("copy", path)(std::io::Error::other(format!("{what}: {e}")))
+}
+
+/// A directory behind an `O_PATH` handle, opened for use as a parent; anything else is refused.
+fn open_dir(handle: OwnedFd) -> rustix::io::Result<OwnedFd> {
+    match open_for_reading(handle)? {
+        (fd, FileType::Directory) => Ok(fd),
+        _ => Err(Errno::NOTDIR),
+    }
 }
 
 /// Copies the open file or directory `src` (named `name` inside `dir`) to the host.
@@ -61,13 +60,15 @@ fn copy_out(src: OwnedFd, dest: &Path) -> Result<()> {
                     .map_err(EngineError::io("create link", &target))?;
                     continue;
                 }
-                let child = rustix::fs::openat(
+                let handle = rustix::fs::openat(
                     &src,
                     name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
                 .map_err(os_error("open", &target))?;
+                let (child, _) = open_for_reading(handle)
+                    .map_err(os_error("open (not a file or directory)", &target))?;
                 copy_out(child, &target)?;
             }
         }
@@ -115,13 +116,36 @@ fn copy_in(src: &Path, dir: &OwnedFd, name: &std::ffi::OsStr) -> Result<()> {
         }
         return Ok(());
     }
+    // Only a regular file is overwritten: never a device, FIFO or socket the container put there.
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile => {
+            return Err(EngineError::InvalidOption(format!(
+                "cannot overwrite non-regular file {} in the container",
+                name.to_string_lossy()
+            )));
+        }
+        _ => {}
+    }
     let to = rustix::fs::openat(
         dir,
         name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::WRONLY
+            | OFlags::CREATE
+            | OFlags::TRUNC
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::CLOEXEC,
         mode,
     )
     .map_err(os_error("create", src))?;
+    if rustix::fs::fstat(&to).map(|st| FileType::from_raw_mode(st.st_mode))
+        != Ok(FileType::RegularFile)
+    {
+        return Err(EngineError::InvalidOption(format!(
+            "{} in the container is not a regular file",
+            name.to_string_lossy()
+        )));
+    }
     let mut from = File::open(src).map_err(EngineError::io("open", src))?;
     let mut to = File::from(to);
     let mut buf = vec![0u8; 64 * 1024];
@@ -170,12 +194,14 @@ impl Engine {
     /// `berth cp CONTAINER:SRC DEST`.
     pub fn copy_from_container(&self, name: &str, src: &str, dest: &Path) -> Result<()> {
         self.with_root(name, |root| {
-            let fd = in_root(root, Path::new(src), OFlags::RDONLY).map_err(|e| match e {
-                Errno::NOENT => EngineError::InvalidOption(format!(
-                    "Could not find the file {src} in container {name}"
-                )),
-                e => os_error("open", Path::new(src))(e),
-            })?;
+            let fd = locate(root, Path::new(src))
+                .and_then(|h| open_for_reading(h).map(|(fd, _)| fd))
+                .map_err(|e| match e {
+                    Errno::NOENT => EngineError::InvalidOption(format!(
+                        "Could not find the file {src} in container {name}"
+                    )),
+                    e => os_error("open", Path::new(src))(e),
+                })?;
             let is_dir = rustix::fs::fstat(&fd)
                 .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
             let base = Path::new(src)
@@ -198,42 +224,37 @@ impl Engine {
         self.with_root(name, |root| {
             let dest_path = Path::new(dest);
             // Into an existing directory: keep the source's name; else `dest` names the copy.
-            let (dir, file_name) =
-                match in_root(root, dest_path, OFlags::RDONLY | OFlags::DIRECTORY) {
-                    Ok(dir) => (
-                        dir,
-                        src.file_name().map(ToOwned::to_owned).ok_or_else(|| {
-                            EngineError::InvalidOption(format!(
-                                "{} has no file name",
-                                src.display()
-                            ))
-                        })?,
-                    ),
-                    Err(_) => {
-                        let parent = dest_path
-                            .parent()
-                            .filter(|p| !p.as_os_str().is_empty())
-                            .unwrap_or(Path::new("/"));
-                        let dir = in_root(root, parent, OFlags::RDONLY | OFlags::DIRECTORY)
-                            .map_err(|e| match e {
-                                Errno::NOENT => EngineError::InvalidOption(format!(
-                                    "Could not find the file {} in container {name}",
-                                    parent.display()
-                                )),
-                                e => os_error("open", parent)(e),
+            let (dir, file_name) = match locate(root, dest_path).and_then(open_dir) {
+                Ok(dir) => (
+                    dir,
+                    src.file_name().map(ToOwned::to_owned).ok_or_else(|| {
+                        EngineError::InvalidOption(format!("{} has no file name", src.display()))
+                    })?,
+                ),
+                Err(_) => {
+                    let parent = dest_path
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("/"));
+                    let dir = locate(root, parent)
+                        .and_then(open_dir)
+                        .map_err(|e| match e {
+                            Errno::NOENT => EngineError::InvalidOption(format!(
+                                "Could not find the file {} in container {name}",
+                                parent.display()
+                            )),
+                            e => os_error("open", parent)(e),
+                        })?;
+                    let file_name =
+                        dest_path
+                            .file_name()
+                            .map(ToOwned::to_owned)
+                            .ok_or_else(|| {
+                                EngineError::InvalidOption(format!("invalid destination {dest}"))
                             })?;
-                        let file_name =
-                            dest_path
-                                .file_name()
-                                .map(ToOwned::to_owned)
-                                .ok_or_else(|| {
-                                    EngineError::InvalidOption(format!(
-                                        "invalid destination {dest}"
-                                    ))
-                                })?;
-                        (dir, file_name)
-                    }
-                };
+                    (dir, file_name)
+                }
+            };
             copy_in(src, &dir, &file_name)
         })
     }

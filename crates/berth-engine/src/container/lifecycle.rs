@@ -134,7 +134,13 @@ impl Engine {
         if !c.state.status.is_live() && c.state.status != Status::Removing {
             return Ok(c);
         }
-        let Some(_lock) = self.lock_container(&c.id, false)? else {
+        let lock = match self.lock_container(&c.id, false) {
+            Ok(lock) => lock,
+            // Its directory is gone: a removal is finishing; the record goes next.
+            Err(EngineError::NoSuchContainer(_)) => return Ok(c),
+            Err(e) => return Err(e),
+        };
+        let Some(_lock) = lock else {
             return Ok(c);
         };
         // Nobody holds the lock: nothing supervises the container any more. A process still
@@ -184,8 +190,12 @@ impl Engine {
         let c = self.current(name)?;
         refuse(c.state.status.check(Action::Kill, &c.name))?;
         let signal = signal.trim_start_matches("SIG").to_ascii_uppercase();
-        self.set_state(&c.id, |s| s.manually_stopped = true)?;
         self.runtime_action(&c, &["kill", &c.id, &signal])?;
+        // A kill meant to end the container cancels the restart policy; other signals do not.
+        let stop_signal = c.stop_signal.trim_start_matches("SIG").to_ascii_uppercase();
+        if signal == "KILL" || signal == "9" || signal == stop_signal {
+            self.set_state(&c.id, |s| s.manually_stopped = true)?;
+        }
         self.event("kill", &c, &[("signal", signal)]);
         Ok(c)
     }

@@ -2,6 +2,7 @@
 //! overlay root, generated `/etc` files and the OCI spec), running it through an OCI runtime, and
 //! removing it.
 
+mod confined;
 mod copy;
 mod inspect;
 mod lifecycle;
@@ -253,8 +254,12 @@ impl Engine {
 
     /// Removes a container that no longer runs: its root mount, directories and record.
     pub(crate) fn remove_record(&self, c: &Container) -> Result<()> {
-        // Waits for whoever ran the container to finish releasing it.
-        let lock = self.lock_container(&c.id, true)?;
+        // Waits for whoever ran the container to finish releasing it. A directory already gone
+        // (a removal that failed half way) leaves only the record to delete.
+        let lock = match self.lock_container(&c.id, true) {
+            Err(EngineError::NoSuchContainer(_)) => None,
+            lock => lock?,
+        };
         self.remove_locked(c, lock)
     }
 
@@ -277,18 +282,28 @@ impl Engine {
     pub(crate) fn lock_container(&self, id: &str, wait: bool) -> Result<Option<ContainerLock>> {
         use rustix::fs::FlockOperation;
         let path = self.container_dir(id).join("lock");
-        let file = std::fs::OpenOptions::new()
+        let file = match std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(EngineError::io("open", &path))?;
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EngineError::NoSuchContainer(id.to_owned()));
+            }
+            Err(e) => return Err(EngineError::io("open", &path)(e)),
+        };
         let op = if wait {
             FlockOperation::LockExclusive
         } else {
             FlockOperation::NonBlockingLockExclusive
         };
         match rustix::fs::flock(&file, op) {
+            // Locked a file a removal has unlinked meanwhile: the container is gone.
+            Ok(()) if rustix::fs::fstat(&file).is_ok_and(|st| st.st_nlink == 0) => {
+                Err(EngineError::NoSuchContainer(id.to_owned()))
+            }
             Ok(()) => Ok(Some(ContainerLock(file))),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(EngineError::io("lock", &path)(e.into())),
@@ -342,7 +357,13 @@ impl Engine {
         let target = self.rootfs_dir(&c.id);
         std::fs::create_dir_all(&target).map_err(EngineError::io("create", &target))?;
         overlay::unmount(&target)?;
-        overlay::mount(&lowers, &dir.join("upper"), &dir.join("work"), &target)?;
+        overlay::mount(
+            &lowers,
+            &dir.join("upper"),
+            &dir.join("work"),
+            &target,
+            !c.options.privileged,
+        )?;
         Ok(target)
     }
 

@@ -13,7 +13,15 @@ fn mount_error(target: &Path) -> impl FnOnce(rustix::io::Errno) -> EngineError +
 
 /// Mounts `lowers` (top layer first) under `upper` at `target`. Each layer is passed to the
 /// kernel on its own (`lowerdir+`), so no layer count overflows the one-page option string.
-pub(crate) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// With `nodev`, device nodes in the image or the writable layer cannot be opened: a container's
+/// devices come from its /dev only (the device cgroup is no guard on cgroup v2 yet).
+pub(crate) fn mount(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    nodev: bool,
+) -> Result<()> {
     let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
         .map_err(mount_error(target))?;
     let set = |key: &str, value: &Path| rustix::mount::fsconfig_set_string(&fs, key, value);
@@ -27,15 +35,23 @@ pub(crate) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path
                 .map(|l| l.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(":");
-            return mount_classic(&joined, upper, work, target);
+            return mount_classic(&joined, upper, work, target, nodev);
         }
         Err(e) => return Err(mount_error(target)(e)),
     }
     set("upperdir", upper).map_err(mount_error(target))?;
     set("workdir", work).map_err(mount_error(target))?;
     rustix::mount::fsconfig_create(&fs).map_err(mount_error(target))?;
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(mount_error(target))?;
+    let mnt = rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        if nodev {
+            MountAttrFlags::MOUNT_ATTR_NODEV
+        } else {
+            MountAttrFlags::empty()
+        },
+    )
+    .map_err(mount_error(target))?;
     rustix::mount::move_mount(
         &mnt,
         "",
@@ -46,7 +62,13 @@ pub(crate) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path
     .map_err(mount_error(target))
 }
 
-fn mount_classic(lowers: &str, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+fn mount_classic(
+    lowers: &str,
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    nodev: bool,
+) -> Result<()> {
     let data = format!(
         "lowerdir={lowers},upperdir={},workdir={}",
         upper.display(),
@@ -58,7 +80,11 @@ fn mount_classic(lowers: &str, upper: &Path, work: &Path, target: &Path) -> Resu
         "overlay",
         target,
         "overlay",
-        rustix::mount::MountFlags::empty(),
+        if nodev {
+            rustix::mount::MountFlags::NODEV
+        } else {
+            rustix::mount::MountFlags::empty()
+        },
         data.as_c_str(),
     )
     .map_err(mount_error(target))

@@ -127,11 +127,16 @@ fn receive_console(listener: &UnixListener) -> Result<OwnedFd> {
     let (stream, _) = listener
         .accept()
         .map_err(EngineError::io("accept on", "console socket"))?;
+    receive_from(&stream)
+}
+
+/// Receives the pty master sent as SCM_RIGHTS on a connected console socket.
+fn receive_from(stream: &std::os::unix::net::UnixStream) -> Result<OwnedFd> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut buf = [0u8; 256];
     rustix::net::recvmsg(
-        &stream,
+        stream,
         &mut [IoSliceMut::new(&mut buf)],
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
@@ -749,7 +754,34 @@ impl Engine {
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
         let mut child = cmd.spawn().map_err(EngineError::io("run", &rt.binary))?;
-        let master = receive_console(&listener);
+        // The runtime connects only if it gets that far: wait for either.
+        listener
+            .set_nonblocking(true)
+            .map_err(EngineError::io("listen on", &sock))?;
+        let master = loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    break receive_from(&stream);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if child
+                        .try_wait()
+                        .map_err(EngineError::io("wait for", &rt.binary))?
+                        .is_some()
+                    {
+                        break Err(EngineError::io(
+                            "receive the terminal from",
+                            "console socket",
+                        )(
+                            std::io::ErrorKind::NotConnected.into()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => break Err(EngineError::io("accept on", "console socket")(e)),
+            }
+        };
         let status = child
             .wait()
             .map_err(EngineError::io("wait for", &rt.binary))?;

@@ -1,10 +1,9 @@
 //! `USER` and `-u` resolved against the container's own `/etc/passwd` and `/etc/group`, read
 //! with every path confined to the container's root: an image's files are hostile.
 
-use std::io::Read;
 use std::path::Path;
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 
 use super::spec::ResolvedUser;
 use crate::{EngineError, Result};
@@ -19,31 +18,10 @@ fn read_in_root(root: &Path, path: &str) -> Result<Option<String>> {
         Mode::empty(),
     )
     .map_err(|e| EngineError::io("open", root)(e.into()))?;
-    let fd = match rustix::fs::openat2(
-        &dir,
-        path,
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(e) => {
-            return Err(EngineError::io(
-                "open",
-                root.join(path.trim_start_matches('/')),
-            )(e.into()));
-        }
-    };
-    let mut text = String::new();
-    std::fs::File::from(fd)
-        .take(MAX_DB_FILE)
-        .read_to_string(&mut text)
-        .map_err(EngineError::io(
-            "read",
-            root.join(path.trim_start_matches('/')),
-        ))?;
-    Ok(Some(text))
+    let shown = root.join(path.trim_start_matches('/'));
+    let bytes = super::confined::read_regular(&dir, Path::new(path), MAX_DB_FILE)
+        .map_err(EngineError::io("read", shown))?;
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// `name:x:uid:gid:...` lines (passwd) or `name:x:gid:members` lines (group).
