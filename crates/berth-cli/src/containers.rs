@@ -1077,3 +1077,18 @@ pub fn cp(engine: &Engine, a: &CpArgs) -> CmdResult {
         )),
     }
 }
+
+#[derive(Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long)]
+    no_stdin: bool,
+    container: String,
+}
+
+pub fn attach(engine: &Engine, a: &AttachArgs) -> CmdResult {
+    match engine.attach(&a.container, !a.no_stdin)? {
+        Some(code) => exit_with(code),
+        None => Ok(()),
+    }
+}

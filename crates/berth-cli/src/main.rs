@@ -83,6 +83,8 @@ enum Command {
     Top(containers::TopArgs),
     /// Copy files between a container and the host.
     Cp(containers::CpArgs),
+    /// Attach to a running container's output and input (detach with ctrl-p ctrl-q).
+    Attach(containers::AttachArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -152,6 +154,7 @@ enum ContainerCommand {
     Stats(containers::StatsArgs),
     Top(containers::TopArgs),
     Cp(containers::CpArgs),
+    Attach(containers::AttachArgs),
     /// Show low-level information on containers.
     Inspect(images::InspectArgs),
 }
@@ -291,6 +294,9 @@ fn run(cli: &Cli) -> CmdResult {
         }
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&e()?, a),
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => containers::cp(&e()?, a),
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            containers::attach(&e()?, a)
+        }
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&e()?, a),
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect_objects(&e()?, a, images::Objects::Containers)

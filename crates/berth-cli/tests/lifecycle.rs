@@ -777,3 +777,57 @@ fn kernel_cp_stays_inside_the_container() {
     env.ok(&["rm", "box"]);
     no_leftovers(&env);
 }
+
+/// `attach` shows output as it comes and returns the exit code, passes input to a `-i`
+/// container, and ctrl-p ctrl-q detaches, leaving the container running.
+#[test]
+fn kernel_attach_and_detach() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("attach");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; echo late; echo oops >&2; exit 3",
+    ]);
+    let out = env.berth(&["attach", "--no-stdin", "late"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "late\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    env.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "reader",
+        "busybox",
+        "sh",
+        "-c",
+        "read x; echo got $x",
+    ]);
+    let out = env.berth_stdin(&["attach", "reader"], Some(b"hello\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got hello\n");
+    assert_eq!(out.status.code(), Some(0));
+    env.ok(&["run", "-d", "--name", "stay", "busybox", "sleep", "600"]);
+    let out = env.berth_stdin(&["attach", "stay"], Some(b"\x10\x11"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        status(&env, "stay"),
+        "running",
+        "detaching leaves the container running"
+    );
+    assert!(fails(&env, &["attach", "late"]).contains("is not running"));
+    env.ok(&["rm", "-f", "late", "reader", "stay"]);
+    no_leftovers(&env);
+}

@@ -64,6 +64,19 @@ pub(crate) struct JsonLog {
     path: PathBuf,
     rotation: Rotation,
     file: Mutex<(File, u64)>,
+    /// `berth attach` clients, sent every line as it is logged (see [`frame`]).
+    attached: Mutex<Vec<std::os::unix::net::UnixStream>>,
+}
+
+/// Docker's multiplexed stream frame: the stream (1 stdout, 2 stderr), three zero bytes, the
+/// payload's length (big-endian u32), the payload.
+pub(crate) fn frame(stream: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    out.push(if stream == "stderr" { 2 } else { 1 });
+    out.extend([0, 0, 0]);
+    out.extend((payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
@@ -84,10 +97,32 @@ impl JsonLog {
             path: path.to_owned(),
             rotation,
             file: Mutex::new((file, size)),
+            attached: Mutex::new(Vec::new()),
         }))
     }
 
+    /// Sends every later line to `client` too, until it goes away.
+    pub(crate) fn attach(&self, client: std::os::unix::net::UnixStream) {
+        self.attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(client);
+    }
+
+    /// Closes every attached client's connection: the container has ended.
+    pub(crate) fn detach_all(&self) {
+        self.attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     fn write_line(&self, stream: &str, line: &[u8]) {
+        {
+            let mut clients = self.attached.lock().unwrap_or_else(|e| e.into_inner());
+            let framed = frame(stream, line);
+            clients.retain_mut(|c| c.write_all(&framed).is_ok());
+        }
         let entry = LogEntry {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: stream.to_owned(),

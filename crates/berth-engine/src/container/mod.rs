@@ -2,6 +2,7 @@
 //! overlay root, generated `/etc` files and the OCI spec), running it through an OCI runtime, and
 //! removing it.
 
+mod attach;
 mod confined;
 mod copy;
 mod inspect;

@@ -2,6 +2,7 @@
 //! with it: berth becomes the child subreaper, so the container's init is its child once the
 //! runtime's `create` exits; signals sent to berth are passed on; a terminal is proxied.
 
+use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,6 +17,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 use berth_types::state::{Action, Status, Verdict};
 
+use super::attach::AttachServer;
 use super::logs::{JsonLog, Rotation};
 use super::{Container, now_rfc3339, overlay, user};
 use crate::{Engine, EngineError, Result};
@@ -477,6 +479,9 @@ impl Engine {
                 for copier in started.copiers {
                     let _ = copier.join();
                 }
+                if let Some(server) = started.attach {
+                    server.stop();
+                }
                 Ok(code)
             }
             Err(e) => Err(e),
@@ -552,6 +557,16 @@ impl Engine {
         } else {
             None
         };
+        // A background container with -i reads what attach clients send.
+        let mut input = None;
+        if detached && c.options.interactive && !stdio.tty {
+            let (reader, writer) = std::io::pipe().map_err(EngineError::io(
+                "create a pipe for",
+                "the container's input",
+            ))?;
+            cmd.stdin(reader);
+            input = Some(File::from(std::os::fd::OwnedFd::from(writer)));
+        }
         let mut pipes = Vec::new();
         if let (Some(_), false) = (&json_log, stdio.tty) {
             for stream in ["stdout", "stderr"] {
@@ -584,6 +599,18 @@ impl Engine {
             return Err(start_error(message));
         }
         let master = listener.as_ref().map(receive_console).transpose()?;
+        if let (Some(m), true) = (&master, detached) {
+            input = m.try_clone().ok().map(File::from);
+        }
+        let attach = match &json_log {
+            Some(l) => Some(AttachServer::start(
+                &run_dir.join("attach.sock"),
+                l.clone(),
+                input,
+            )?),
+            None => None,
+        };
+
         let pid = read_pid(&pid_file)?;
         *c = self.set_state(&c.id, |s| {
             // A removal that began meanwhile keeps its state; it kills what runs.
@@ -610,6 +637,7 @@ impl Engine {
             master,
             log: json_log,
             copiers,
+            attach,
         })
     }
 
@@ -854,6 +882,8 @@ struct Started {
     log: Option<std::sync::Arc<JsonLog>>,
     /// Threads copying the container's stdout and stderr into the log.
     copiers: Vec<std::thread::JoinHandle<()>>,
+    /// Serves `berth attach`, in the background.
+    attach: Option<AttachServer>,
 }
 
 /// A runtime action in progress.
