@@ -247,6 +247,9 @@ fn wait_forwarding(pid: Pid, master: Option<&OwnedFd>) -> i32 {
             Ok(Some((_, status))) => return berth_sys::shell_status(status),
             Ok(None) => {}
             Err(rustix::io::Errno::INTR) => continue,
+            // Not our child yet: a runtime whose intermediate process has not exited (crun)
+            // leaves the init to be reparented to this subreaper a moment later.
+            Err(rustix::io::Errno::CHILD) if rustix::process::test_kill_process(pid).is_ok() => {}
             Err(_) => return 255,
         }
         match berth_sys::wait_signal(&watched, Duration::from_millis(100)) {
