@@ -831,3 +831,43 @@ fn kernel_attach_and_detach() {
     env.ok(&["rm", "-f", "late", "reader", "stay"]);
     no_leftovers(&env);
 }
+
+/// A `run -d` killed at any point leaves nothing that `rm -f` cannot clean.
+#[test]
+fn kernel_a_killed_run_d_leaves_nothing_rm_cannot_clean() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("killed");
+    for i in 0..12u64 {
+        let mut child = env
+            .command(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("k{i}"),
+                "busybox",
+                "sleep",
+                "600",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the whole command: before the record, during the start, after.
+        std::thread::sleep(Duration::from_millis(i * 4));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let ids = env.ok(&["ps", "-aq"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    if !ids.is_empty() {
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(ids);
+        env.ok(&rm);
+    }
+    no_leftovers(&env);
+    let cgroups =
+        sh("ls /sys/fs/cgroup/memory/berth 2>/dev/null | grep -c '^[0-9a-f]\\{64\\}$' || true");
+    assert_eq!(cgroups.trim(), "0", "cgroups left");
+}

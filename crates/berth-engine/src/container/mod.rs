@@ -152,11 +152,9 @@ impl Engine {
             )));
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
+        // The record comes first: a berth killed after it leaves a container that rm can remove,
+        // never a directory that nothing refers to.
         let dir = self.container_dir(&id);
-        for sub in ["upper", "work"] {
-            std::fs::create_dir_all(dir.join(sub))
-                .map_err(EngineError::io("create", dir.join(sub)))?;
-        }
         let mut container = Container {
             id: id.clone(),
             name: options.name.clone().unwrap_or_else(random_name),
@@ -181,6 +179,13 @@ impl Engine {
             };
             match self.store.insert_container(&row) {
                 Ok(()) => {
+                    for sub in ["upper", "work"] {
+                        if let Err(e) = std::fs::create_dir_all(dir.join(sub)) {
+                            let _ = std::fs::remove_dir_all(&dir);
+                            let _ = self.store.delete_container(&id);
+                            return Err(EngineError::io("create", dir.join(sub))(e));
+                        }
+                    }
                     self.event("create", &container, &[]);
                     return Ok(container);
                 }
