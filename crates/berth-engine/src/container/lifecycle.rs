@@ -296,8 +296,12 @@ impl Engine {
             let mut backoff = Backoff::new();
             let mut killed = was_live;
             loop {
-                if let Some(lock) = self.lock_container(&c.id, false)? {
-                    return self.remove_locked(&c, Some(lock));
+                match self.lock_container(&c.id, false) {
+                    Ok(Some(lock)) => return self.remove_locked(&c, Some(lock)),
+                    Ok(None) => {}
+                    // No directory (a create killed half way): only the record is left.
+                    Err(EngineError::NoSuchContainer(_)) => return self.remove_locked(&c, None),
+                    Err(e) => return Err(e),
                 }
                 if Instant::now() > deadline {
                     return Err(EngineError::ContainerState(format!(
