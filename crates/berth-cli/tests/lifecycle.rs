@@ -828,6 +828,34 @@ fn kernel_attach_and_detach() {
         "detaching leaves the container running"
     );
     assert!(fails(&env, &["attach", "late"]).contains("is not running"));
+    // A terminal container, attached from a terminal (script gives one).
+    if ready(&["script"]) {
+        env.ok(&[
+            "run",
+            "-d",
+            "-t",
+            "--name",
+            "term",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; echo from-tty; exit 4",
+        ]);
+        let cmd = format!(
+            "{} --root {} --runroot {} attach term",
+            common::BERTH,
+            env.root().display(),
+            env.path("run").display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("from-tty"));
+        env.ok(&["rm", "term"]);
+    }
     env.ok(&["rm", "-f", "late", "reader", "stay"]);
     no_leftovers(&env);
 }

@@ -18,7 +18,7 @@ use crate::{Engine, EngineError, Result};
 
 /// A path for a socket in `dir` that fits a unix socket address (108 bytes) however long `dir`
 /// is: the directory through a handle, `/proc/self/fd/N/NAME`. The handle must outlive its use.
-fn socket_path(dir: &Path, name: &str) -> Result<(std::os::fd::OwnedFd, PathBuf)> {
+pub(crate) fn socket_path(dir: &Path, name: &str) -> Result<(std::os::fd::OwnedFd, PathBuf)> {
     use std::os::fd::AsRawFd;
     let fd = rustix::fs::open(
         dir,
@@ -150,6 +150,30 @@ impl Engine {
                 }
             });
         }
+        // A terminal container gets the user's keys as typed: raw mode until the attach ends.
+        let saved = if c.options.tty && with_stdin {
+            rustix::termios::tcgetattr(std::io::stdin()).ok()
+        } else {
+            None
+        };
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                &raw,
+            );
+        }
+        let restore = || {
+            if let Some(t) = &saved {
+                let _ = rustix::termios::tcsetattr(
+                    std::io::stdin(),
+                    rustix::termios::OptionalActions::Now,
+                    t,
+                );
+            }
+        };
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
         let mut header = [0u8; 8];
         while socket.read_exact(&mut header).is_ok() {
@@ -161,6 +185,7 @@ impl Engine {
             let sink: &mut dyn Write = if header[0] == 2 { &mut err } else { &mut out };
             let _ = sink.write_all(&payload).and_then(|()| sink.flush());
         }
+        restore();
         if detached.load(Ordering::Relaxed) {
             return Ok(None);
         }

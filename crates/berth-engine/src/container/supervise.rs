@@ -124,6 +124,17 @@ fn read_pid(path: &Path) -> Result<i32> {
         .map_err(|_| EngineError::io("parse pid in", path)(std::io::ErrorKind::InvalidData.into()))
 }
 
+/// A console socket for the runtime to connect to. Socket addresses hold 108 bytes, so it lives
+/// in `<runroot>/sock/` under a short name rather than in the container's run directory.
+fn console_listener(runroot: &Path, name: &str) -> Result<(UnixListener, PathBuf)> {
+    let dir = runroot.join("sock");
+    std::fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(EngineError::io("listen on", &path))?;
+    Ok((listener, path))
+}
+
 /// Receives the pty master the runtime sends over the console socket.
 fn receive_console(listener: &UnixListener) -> Result<OwnedFd> {
     let (stream, _) = listener
@@ -537,11 +548,11 @@ impl Engine {
             .arg(&bundle)
             .arg("--pid-file")
             .arg(&pid_file);
+        let mut console_path = None;
         let listener = if stdio.tty {
-            let sock = run_dir.join("console.sock");
-            let _ = std::fs::remove_file(&sock);
-            let l = UnixListener::bind(&sock).map_err(EngineError::io("listen on", &sock))?;
-            cmd.arg("--console-socket").arg(&sock);
+            let (l, path) = console_listener(&self.runroot, &format!("{}.console", &c.id[..16]))?;
+            cmd.arg("--console-socket").arg(&path);
+            console_path = Some(path);
             cmd.stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null());
             Some(l)
@@ -601,7 +612,11 @@ impl Engine {
                 .unwrap_or_else(|| format!("{} run exited with {status}", rt.name));
             return Err(start_error(message));
         }
-        let master = listener.as_ref().map(receive_console).transpose()?;
+        let master = listener.as_ref().map(receive_console).transpose();
+        if let Some(p) = &console_path {
+            let _ = std::fs::remove_file(p);
+        }
+        let master = master?;
         if let (Some(m), true) = (&master, detached) {
             input = m.try_clone().ok().map(File::from);
         }
@@ -773,8 +788,8 @@ impl Engine {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| {
             EngineError::io("become the subreaper of", "the exec process")(e.into())
         })?;
-        let sock = run_dir.join(format!("exec-{tag}.sock"));
-        let listener = UnixListener::bind(&sock).map_err(EngineError::io("listen on", &sock))?;
+        let (listener, sock) =
+            console_listener(&self.runroot, &format!("{}.exec-{tag}", &c.id[..16]))?;
         let pid_file = run_dir.join(format!("exec-{tag}.pid"));
         cmd.arg("--detach")
             .arg("--console-socket")
