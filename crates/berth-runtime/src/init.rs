@@ -43,11 +43,10 @@ pub(crate) fn run(ctx: InitContext<'_>) -> ! {
 }
 
 fn exit_code_for(e: &RuntimeError) -> i32 {
-    let text = e.to_string();
-    if text.contains("not found") || text.contains("no such file") {
-        127
-    } else {
-        126
+    // The program was found before start; what fails at execve is mostly "cannot execute".
+    match berth_types::runtime::start_failure_code(&e.to_string()) {
+        125 => 126,
+        code => code,
     }
 }
 

@@ -13,6 +13,23 @@ pub const OCI_VERSION: &str = "1.0.2";
 /// Asks berth-runtime to run a minimal reaper as the container's PID 1 (`berth run --init`).
 pub const INIT_ANNOTATION: &str = "run.berth.init";
 
+/// Docker's exit status for a program that could not be started, from the runtime's message
+/// (runc's wording, which berth-runtime shares): 127 when it is missing, 126 when it cannot be
+/// executed, 125 for any other failure.
+pub fn start_failure_code(message: &str) -> i32 {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("executable file not found") || lower.contains("no such file or directory") {
+        127
+    } else if lower.contains("permission denied")
+        || lower.contains("is a directory")
+        || lower.contains("exec format error")
+    {
+        126
+    } else {
+        125
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {

@@ -104,16 +104,7 @@ fn runtime_error(log: &Path) -> Option<String> {
 /// Docker's exit status for a start failure: 127 when the program is missing, 126 when it cannot
 /// be executed, 125 otherwise.
 fn start_error(message: String) -> EngineError {
-    let lower = message.to_ascii_lowercase();
-    let code = if lower.contains("executable file not found")
-        || lower.contains("no such file or directory")
-    {
-        127
-    } else if lower.contains("permission denied") || lower.contains("is a directory") {
-        126
-    } else {
-        125
-    };
+    let code = berth_types::runtime::start_failure_code(&message);
     EngineError::Start { message, code }
 }
 
