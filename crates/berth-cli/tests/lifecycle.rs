@@ -35,6 +35,22 @@ fn status(env: &Env, name: &str) -> String {
         .to_owned()
 }
 
+/// `rm -f` of every container there is, then the checks of [`no_leftovers`] and no container
+/// cgroup left on the host.
+fn remove_everything(env: &Env) {
+    let ids = env.ok(&["ps", "-aq"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    if !ids.is_empty() {
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(ids);
+        env.ok(&rm);
+    }
+    no_leftovers(env);
+    let cgroups =
+        sh("ls /sys/fs/cgroup/memory/berth 2>/dev/null | grep -c '^[0-9a-f]\\{64\\}$' || true");
+    assert_eq!(cgroups.trim(), "0", "cgroups left");
+}
+
 fn no_leftovers(env: &Env) {
     assert_eq!(env.ok(&["ps", "-aq"]), "", "containers left");
     let mounts = sh(&format!(
@@ -580,17 +596,7 @@ fn kernel_scale_and_races() {
         let _ = c.wait();
     }
     // Whatever won each race, one more rm -f of everything leaves nothing behind.
-    let left = env.ok(&["ps", "-aq"]);
-    let ids: Vec<&str> = left.lines().collect();
-    if !ids.is_empty() {
-        let mut rm = vec!["rm", "-f"];
-        rm.extend(ids);
-        env.ok(&rm);
-    }
-    no_leftovers(&env);
-    let cgroups =
-        sh("ls /sys/fs/cgroup/memory/berth 2>/dev/null | grep -c '^[0-9a-f]\\{64\\}$' || true");
-    assert_eq!(cgroups.trim(), "0", "cgroups left");
+    remove_everything(&env);
 }
 
 /// `stats` reads the container's cgroups; `top` lists its processes.
@@ -887,15 +893,5 @@ fn kernel_a_killed_run_d_leaves_nothing_rm_cannot_clean() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let ids = env.ok(&["ps", "-aq"]);
-    let ids: Vec<&str> = ids.lines().collect();
-    if !ids.is_empty() {
-        let mut rm = vec!["rm", "-f"];
-        rm.extend(ids);
-        env.ok(&rm);
-    }
-    no_leftovers(&env);
-    let cgroups =
-        sh("ls /sys/fs/cgroup/memory/berth 2>/dev/null | grep -c '^[0-9a-f]\\{64\\}$' || true");
-    assert_eq!(cgroups.trim(), "0", "cgroups left");
+    remove_everything(&env);
 }
