@@ -394,17 +394,9 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> CmdResult {
 }
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> CmdResult {
-    let mut failed = None;
-    for name in &a.containers {
-        match engine.remove_container(name, a.force) {
-            Ok(_) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
-                failed = Some(Failure::from(e));
-            }
-        }
-    }
-    failed.map_or(Ok(()), Err)
+    each(&a.containers, |n| {
+        engine.remove_container(n, a.force).map(drop)
+    })
 }
 
 #[derive(Args)]
@@ -467,7 +459,11 @@ pub struct RenameArgs {
 
 /// Runs `f` on every named container, printing each name as Docker does and each failure as
 /// Docker's daemon would; fails (exit 1) if any failed.
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), EngineError>) -> CmdResult {
+fn each<E>(names: &[String], mut f: impl FnMut(&str) -> Result<(), E>) -> CmdResult
+where
+    E: std::fmt::Display,
+    Failure: From<E>,
+{
     let mut failed = None;
     for name in names {
         match f(name) {
@@ -498,21 +494,12 @@ pub fn pause(engine: &Engine, a: &NamesArgs, pause: bool) -> CmdResult {
 }
 
 pub fn restart(engine: &Engine, a: &StopArgs, cli: &crate::Cli) -> CmdResult {
-    let mut failed = None;
-    for name in &a.containers {
-        let result = engine
-            .stop(name, std::time::Duration::from_secs(a.time))
+    each(&a.containers, |n| {
+        engine
+            .stop(n, std::time::Duration::from_secs(a.time))
             .map_err(anyhow::Error::from)
-            .and_then(|c| start_detached(cli, &c.id));
-        match result {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
-                failed = Some(Failure::from(e));
-            }
-        }
-    }
-    failed.map_or(Ok(()), Err)
+            .and_then(|c| start_detached(cli, &c.id))
+    })
 }
 
 pub fn wait(engine: &Engine, a: &NamesArgs) -> CmdResult {

@@ -28,7 +28,7 @@ pub(crate) struct InitContext<'a> {
 /// having sent the reason to the runtime.
 pub(crate) fn run(ctx: InitContext<'_>) -> ! {
     let error = match prepare(&ctx) {
-        Ok(()) => match start(&ctx) {
+        Ok(program) => match start(&ctx, &program) {
             Ok(never) => match never {},
             // The runtime is gone once the container has been started: say it on stderr.
             Err(e) => {
@@ -57,7 +57,7 @@ fn spec_process(spec: &Spec) -> Result<&Process> {
 }
 
 /// Everything up to "ready": namespaces joined, filesystem built, program found.
-fn prepare(ctx: &InitContext<'_>) -> Result<()> {
+fn prepare(ctx: &InitContext<'_>) -> Result<std::path::PathBuf> {
     let spec = ctx.spec;
     let linux = spec.linux.clone().unwrap_or_default();
     let p = spec_process(spec)?;
@@ -102,9 +102,10 @@ fn prepare(ctx: &InitContext<'_>) -> Result<()> {
         .args
         .first()
         .ok_or_else(|| RuntimeError::Config("process.args is empty".into()))?;
-    process::find_program(program, &p.env)?;
-    // The runtime no longer needs this process to be inspectable.
-    ctx.channel.send("ready")
+    // Found now, so that a missing program fails `create`, as with runc.
+    let program = process::find_program(program, &p.env)?;
+    ctx.channel.send("ready")?;
+    Ok(program)
 }
 
 /// Waits for the runtime's "go" (cgroup joined, id maps written), then becomes root of a new
@@ -126,7 +127,7 @@ fn joined(ctx: &InitContext<'_>, linux: &berth_types::runtime::Linux) -> Result<
 }
 
 /// After "ready": wait for `start`, then become the user's program.
-fn start(ctx: &InitContext<'_>) -> Result<std::convert::Infallible> {
+fn start(ctx: &InitContext<'_>, program: &Path) -> Result<std::convert::Infallible> {
     if let Some(fifo) = &ctx.fifo {
         // Blocks until `start` opens the fifo for reading.
         let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fifo));
@@ -146,7 +147,5 @@ fn start(ctx: &InitContext<'_>) -> Result<std::convert::Infallible> {
     {
         crate::reaper::fork_reaper(ctx.seccomp.as_deref())?;
     }
-    let p = spec_process(ctx.spec)?;
-    let program = process::find_program(&p.args[0], &p.env)?;
-    process::exec(p, &program, ctx.seccomp.as_deref())
+    process::exec(spec_process(ctx.spec)?, program, ctx.seccomp.as_deref())
 }

@@ -319,17 +319,15 @@ impl Engine {
     /// Whether the kernel's OOM killer killed a process of the container (read from its memory
     /// cgroup, on v1 or v2).
     fn oom_killed(&self, id: &str) -> bool {
-        ["/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/berth"]
-            .iter()
-            .any(|base| {
-                let dir = std::path::Path::new(base).join(id);
-                ["memory.oom_control", "memory.events"].iter().any(|f| {
-                    std::fs::read_to_string(dir.join(f)).ok().is_some_and(|t| {
-                        t.lines()
-                            .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
-                    })
+        [Some("memory"), None].into_iter().any(|controller| {
+            let dir = stats::cgroup_dir(id, controller);
+            ["memory.oom_control", "memory.events"].iter().any(|f| {
+                std::fs::read_to_string(dir.join(f)).ok().is_some_and(|t| {
+                    t.lines()
+                        .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
                 })
             })
+        })
     }
 
     /// The container's log, in Docker's json-file format.
@@ -419,7 +417,7 @@ impl Engine {
             rootfs,
             files_dir: &dir,
             hostname: &hostname,
-            cgroups_path: format!("/berth/{}", c.id),
+            cgroups_path: format!("/{}/{}", stats::CGROUP_PARENT, c.id),
             default_seccomp: &seccomp,
         })?;
         let path = dir.join("config.json");

@@ -1,10 +1,23 @@
 //! `berth stats` and `berth top`: a running container's usage from its cgroups (v1 controllers
 //! or the unified hierarchy), and its processes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Container;
 use crate::{Engine, EngineError, Result};
+
+/// The cgroup parent every container's spec names (`cgroupsPath` = `/berth/<id>`).
+pub(crate) const CGROUP_PARENT: &str = "berth";
+
+/// A container's cgroup directory: in the v1 `controller` hierarchy, or in the unified
+/// hierarchy (`None`, under `/sys/fs/cgroup` on v2 hosts).
+pub(crate) fn cgroup_dir(id: &str, controller: Option<&str>) -> PathBuf {
+    let root = Path::new("/sys/fs/cgroup");
+    controller
+        .map_or(root.to_path_buf(), |c| root.join(c))
+        .join(CGROUP_PARENT)
+        .join(id)
+}
 
 /// One reading of a container's cgroups.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -42,13 +55,8 @@ fn host_memory() -> u64 {
 impl Engine {
     /// The container's cgroup usage now.
     pub fn usage(&self, c: &Container) -> Usage {
-        let v1 = |controller: &str| {
-            Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join("berth")
-                .join(&c.id)
-        };
-        let v2 = Path::new("/sys/fs/cgroup/berth").join(&c.id);
+        let v1 = |controller: &str| cgroup_dir(&c.id, Some(controller));
+        let v2 = cgroup_dir(&c.id, None);
         let mut u = Usage::default();
         if v1("memory").exists() {
             u.cpu_nanos = read_u64(&v1("cpuacct").join("cpuacct.usage")).unwrap_or(0);
@@ -104,19 +112,9 @@ impl Engine {
                 c.name
             )));
         }
-        let procs = std::fs::read_to_string(
-            Path::new("/sys/fs/cgroup/pids/berth")
-                .join(&c.id)
-                .join("cgroup.procs"),
-        )
-        .or_else(|_| {
-            std::fs::read_to_string(
-                Path::new("/sys/fs/cgroup/berth")
-                    .join(&c.id)
-                    .join("cgroup.procs"),
-            )
-        })
-        .map_err(EngineError::io("list the processes of", &c.id))?;
+        let procs = std::fs::read_to_string(cgroup_dir(&c.id, Some("pids")).join("cgroup.procs"))
+            .or_else(|_| std::fs::read_to_string(cgroup_dir(&c.id, None).join("cgroup.procs")))
+            .map_err(EngineError::io("list the processes of", &c.id))?;
         let pids: Vec<&str> = procs.split_whitespace().collect();
         let mut cmd = std::process::Command::new("ps");
         if ps_args.is_empty() {
