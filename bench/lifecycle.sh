@@ -15,43 +15,9 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-20}
 BERTH=$(realpath "${BERTH:-target/release/berth}")
-[ "$(id -u)" = 0 ] || { echo "bench/lifecycle.sh: run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "bench/lifecycle.sh: build first: cargo build --release" >&2; exit 1; }
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench/lifecycle.sh: RUNS must be a positive integer" >&2; exit 1; }
-missing=()
-for p in podman runc hyperfine busybox-static; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
-
-work=$(mktemp -d /tmp/berth-bench-life.XXXXXX)
-export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run CONTAINERS_CONF=$work/containers.conf
-podman_flags=(--root "$work/podman" --runroot "$work/podman-run" --tmpdir "$work/podman-tmp"
-  --storage-driver overlay --cgroup-manager cgroupfs --events-backend none)
-P="podman ${podman_flags[*]}"
-cleanup() {
-  trap - EXIT INT TERM
-  ids=$("$BERTH" ps -aq 2>/dev/null || true)
-  [ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null 2>&1 || true
-  $P rm -a -f -t 0 >/dev/null 2>&1 || true
-  podman "${podman_flags[@]}" system reset --force >/dev/null 2>&1 || true
-  awk -v d="$work" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,etc,tmp}
-cp /bin/busybox "$rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-tar --numeric-owner -C "$rootfs" -cf "$work/busybox.tar" .
-printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' > "$CONTAINERS_CONF"
-"$BERTH" import "$work/busybox.tar" busybox:bench >/dev/null
-$P import "$work/busybox.tar" busybox:bench >/dev/null 2>&1
-
-median() { python3 -c 'import json,sys; print(" ".join("%.1f" % (x["median"] * 1000) for x in json.load(open(sys.argv[1]))["results"]))' "$1"; }
+. bench/lib.sh
+bench_setup lifecycle podman runc hyperfine busybox-static
+bench_busybox "$work/rootfs"
 
 echo "== run -d ($RUNS runs)"
 hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/run.json" \
