@@ -3,11 +3,11 @@
 #   run -d            berth run -d busybox sleep 600   vs  podman run -d --network none … (target ≤ 0.25×)
 #   rm -f (running)   berth rm -f NAME                 vs  podman rm -f -t 0 NAME          (target ≤ 0.25×)
 #   ps -a             with 500 created containers, berth alone                             (target < 50 ms)
-#   memory per container, with 50 detached containers: RSS and PSS of berth's supervising
-#   process against podman's conmon (targets ≤ 1.0 MiB RSS, ≤ 0.3 MiB PSS)
+#   memory per container, with 50 detached containers: RSS and PSS of berth-monitor against
+#   podman's conmon (targets ≤ 1.0 MiB RSS, ≤ 0.3 MiB PSS)
 # hyperfine times RUNS runs after 3 warm-ups and the script prints medians and ratios.
 #
-# Run from the project root, as root, after `cargo build --release`:
+# Run from the project root, as root, after `cargo build --release && scripts/build-monitor.sh`:
 #   bench/lifecycle.sh            # RUNS=20
 # Missing tools (podman, runc, hyperfine, busybox-static) are installed with apt-get.
 set -euo pipefail
@@ -48,7 +48,7 @@ for p in pids:
 print(rss / len(pids) / 1024, pss / len(pids) / 1024)
 PY
 }
-read -r berth_rss berth_pss < <(mem $(pgrep -f "container-supervis[e]"))
+read -r berth_rss berth_pss < <(mem $(pgrep -x berth-monitor))
 read -r conmon_rss conmon_pss < <(mem $(pgrep -x conmon))
 ids=$("$BERTH" ps -aq); "$BERTH" rm -f $ids >/dev/null
 $P rm -a -f -t 0 >/dev/null 2>&1
@@ -64,5 +64,5 @@ rb, rp, mb, mp, ps, brss, bpss, crss, cpss = map(float, sys.argv[1:])
 print(f"run -d:  berth {rb:.1f} ms, podman {rp:.1f} ms, ratio {rb/rp:.3f} (target <= 0.25)")
 print(f"rm -f:   berth {mb:.1f} ms, podman {mp:.1f} ms, ratio {mb/mp:.3f} (target <= 0.25)")
 print(f"ps -a (500 containers): berth {ps:.1f} ms (target < 50)")
-print(f"per container: berth supervisor {brss:.2f} MiB RSS / {bpss:.2f} MiB PSS; conmon {crss:.2f} MiB RSS / {cpss:.2f} MiB PSS (targets <= 1.0 / <= 0.3)")
+print(f"per container: berth-monitor {brss:.2f} MiB RSS / {bpss:.2f} MiB PSS; conmon {crss:.2f} MiB RSS / {cpss:.2f} MiB PSS (targets <= 1.0 / <= 0.3)")
 PY

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 for p in busybox-static libseccomp-dev pkg-config; do
   dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p"; }
 done
-[ -n "${BERTH:-}" ] || cargo build --release --bin berth --bin berth-runtime
+[ -n "${BERTH:-}" ] || { cargo build --release --bin berth --bin berth-runtime && ./scripts/build-monitor.sh >/dev/null; }
 BERTH=${BERTH:-target/release/berth}
 export BERTH_ROOT=${BERTH_ROOT:-$(mktemp -d /tmp/berth-demo.XXXXXX)}
 export BERTH_RUNROOT=${BERTH_RUNROOT:-$BERTH_ROOT/run}

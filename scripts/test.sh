@@ -13,4 +13,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 cargo build --workspace --bins
+# The tests run containers under the monitor as it ships (static, without std).
+BERTH_MONITOR=$(pwd)/$(./scripts/build-monitor.sh | tail -1)
+export BERTH_MONITOR
 cargo nextest run --workspace --no-fail-fast

@@ -1,6 +1,6 @@
 //! The container commands: create, start, run, exec and rm.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -162,8 +162,10 @@ pub struct RmArgs {
 }
 
 #[derive(Args)]
-pub struct SuperviseArgs {
+pub struct HookArgs {
     container: String,
+    action: String,
+    arg: Option<String>,
 }
 
 /// `-e KEY` takes the host's value, or drops the variable when the host has none.
@@ -261,7 +263,7 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
     let c = engine.create_container(options).map_err(run_failure)?;
     tracing::debug!(id = %c.id, "created");
     if a.detach {
-        start_detached(cli, &c.id).map_err(|e| Failure::with_code(EXIT_ENGINE, e))?;
+        start_detached(engine, cli, &c.id).map_err(run_failure)?;
         println!("{}", c.id);
         return Ok(());
     }
@@ -302,7 +304,7 @@ pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
                 match c.state.status.check(Action::Start, &c.name) {
                     Verdict::Nothing => Ok(()),
                     Verdict::Refuse(m) => Err(anyhow!(m)),
-                    Verdict::Proceed => start_detached(cli, &c.id),
+                    Verdict::Proceed => start_detached(engine, cli, &c.id).map_err(Into::into),
                 }
             });
         match result {
@@ -316,62 +318,27 @@ pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
     failed.map_or(Ok(()), |e| Err(Failure::from(e)))
 }
 
-/// Starts a container in the background: a detached `berth` process stays with it, reaps it and
-/// releases its root when it exits. Returns once the container runs, or with the start error.
-fn start_detached(cli: &crate::Cli, id: &str) -> anyhow::Result<()> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().context("locating the berth binary")?;
-    let mut child = std::process::Command::new(exe)
-        .arg("--root")
-        .arg(&cli.root)
-        .arg("--runroot")
-        .arg(&cli.runroot)
-        .arg("container-supervise")
-        .arg(id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("starting the container's supervisor")?;
-    let mut report = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut report)
-        .context("reading the supervisor")?;
-    if report.trim() == "started" {
-        return Ok(());
-    }
-    let _ = child.wait();
-    Err(anyhow!("{}", report.trim()))
+/// Starts a container in the background under its own `berth-monitor`, which calls this binary
+/// back (`container-hook`) to record restarts and exits. Returns once the container runs.
+fn start_detached(engine: &Engine, cli: &crate::Cli, id: &str) -> berth_engine::Result<()> {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "berth".into());
+    let hook: Vec<std::ffi::OsString> = vec![
+        exe.into(),
+        "--root".into(),
+        cli.root.clone().into(),
+        "--runroot".into(),
+        cli.runroot.clone().into(),
+        "container-hook".into(),
+    ];
+    engine.start_background(id, &hook)
 }
 
-/// The hidden `container-supervise` command: runs a container with no terminal attached, tells
-/// the starting `berth` on stdout once it runs (or why it could not), and stays until it exits.
-pub fn supervise(engine: &Engine, a: &SuperviseArgs) -> CmdResult {
-    let c = engine.container(&a.container)?;
-    let stdio = Stdio {
-        tty: c.options.tty,
-        stdin: false,
-    };
-    let report = |text: &str| {
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
-        // Nothing more goes to the starting process; it stops reading at end of file.
-        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-            let _ = rustix::stdio::dup2_stdout(&null);
-        }
-    };
-    match engine.run_detached(&c.id, stdio, &|| report("started")) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            report(&format!("{e:#}"));
-            Err(Failure::silent(EXIT_ENGINE))
-        }
-    }
+/// The hidden `container-hook` command, run by a container's monitor: records a restart or an
+/// exit and prints what the monitor is to do next.
+pub fn hook(engine: &Engine, a: &HookArgs) -> CmdResult {
+    let answer = engine.monitor_hook(&a.container, &a.action, a.arg.as_deref().unwrap_or(""))?;
+    println!("{answer}");
+    Ok(())
 }
 
 pub fn exec(engine: &Engine, a: &ExecArgs) -> CmdResult {
@@ -498,7 +465,7 @@ pub fn restart(engine: &Engine, a: &StopArgs, cli: &crate::Cli) -> CmdResult {
         engine
             .stop(n, std::time::Duration::from_secs(a.time))
             .map_err(anyhow::Error::from)
-            .and_then(|c| start_detached(cli, &c.id))
+            .and_then(|c| start_detached(engine, cli, &c.id).map_err(Into::into))
     })
 }
 
@@ -1019,7 +986,7 @@ pub fn boot(engine: &Engine, cli: &crate::Cli) -> CmdResult {
         if !wanted || c.state.status.is_live() {
             continue;
         }
-        match start_detached(cli, &c.id) {
+        match start_detached(engine, cli, &c.id).map_err(anyhow::Error::from) {
             Ok(()) => println!("{}", c.name),
             Err(e) => {
                 eprintln!("Error response from daemon: {e:#}");

@@ -88,9 +88,9 @@ enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
-    /// Stays with a background container until it exits (started by `berth start`).
+    /// Records a background container's restart or exit (run by its berth-monitor).
     #[command(hide = true)]
-    ContainerSupervise(containers::SuperviseArgs),
+    ContainerHook(containers::HookArgs),
     /// Load images from a docker-archive or OCI archive (tar, or an OCI layout directory).
     Load(images::LoadArgs),
     /// Save images to a docker-archive or OCI archive.
@@ -262,7 +262,7 @@ fn run(cli: &Cli) -> CmdResult {
             containers::exec(&e()?, a)
         }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(&e()?, a),
-        Command::ContainerSupervise(a) => containers::supervise(&e()?, a),
+        Command::ContainerHook(a) => containers::hook(&e()?, a),
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(&e()?, a),
         Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
             containers::stop(&e()?, a)

@@ -1,6 +1,6 @@
 //! Containers that outlive the command that started them: the seven states and Docker's
 //! refusals, `ps` and its filters, `stop`, `kill`, `wait`, `pause`, `restart`, `rename`,
-//! `inspect`, json-file logs, and the truth after a supervisor is killed.
+//! `inspect`, json-file logs, and the truth after a monitor is killed.
 
 mod common;
 
@@ -58,14 +58,14 @@ fn no_leftovers(env: &Env) {
         env.path("").display()
     ));
     assert_eq!(mounts.trim(), "0", "mounts left");
-    // A supervisor releases the container a moment before it exits.
+    // A monitor releases the container a moment before it exits.
     let deadline = Instant::now() + Duration::from_secs(5);
     let pattern = format!(
-        "pgrep -f '{}.*container-supervis[e]' | wc -l",
+        "pgrep -f 'berth-monito[r] .*{}' | wc -l",
         env.path("").display()
     );
     while sh(&pattern).trim() != "0" {
-        assert!(Instant::now() < deadline, "supervisors left");
+        assert!(Instant::now() < deadline, "monitors left");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -321,10 +321,10 @@ fn kernel_logs_are_json_file_and_rotate() {
     no_leftovers(&env);
 }
 
-/// A supervisor killed with SIGKILL: the next command sees the truth (exited, not running), and
+/// A monitor killed with SIGKILL: the next command sees the truth (exited, not running), and
 /// `rm` cleans everything.
 #[test]
-fn kernel_a_killed_supervisor_leaves_a_truthful_state() {
+fn kernel_a_killed_monitor_leaves_a_truthful_state() {
     if !ready(&["busybox"]) {
         return;
     }
@@ -332,9 +332,9 @@ fn kernel_a_killed_supervisor_leaves_a_truthful_state() {
     let id = env.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "600"]);
     let id = id.trim();
     assert_eq!(status(&env, "orphan"), "running");
-    sh(&format!("pkill -KILL -f 'container-supervis[e] {id}'"));
+    sh(&format!("pkill -KILL -f 'berth-monito[r] --id {id}'"));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sh(&format!("pgrep -f 'container-supervis[e] {id}' || true")).trim() != "" {
+    while sh(&format!("pgrep -f 'berth-monito[r] --id {id}' || true")).trim() != "" {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -640,7 +640,7 @@ fn kernel_stats_and_top() {
     no_leftovers(&env);
 }
 
-/// A simulated reboot (every supervisor and container process killed, the runroot emptied):
+/// A simulated reboot (every monitor and container process killed, the runroot emptied):
 /// `ps -a` tells the truth, and `system boot` starts `always` and `unless-stopped` containers
 /// again, but not one stopped by hand.
 #[test]
@@ -669,10 +669,10 @@ fn kernel_reboot_then_system_boot() {
     }
     env.ok(&["stop", "-t", "0", "c"]);
     let ids = env.ok(&["ps", "-aq", "--no-trunc"]);
-    // The reboot: supervisors and containers die, mounts and the runroot go, cgroups empty out.
+    // The reboot: monitors and containers die, mounts and the runroot go, cgroups empty out.
     let run = env.path("run");
     sh(&format!(
-        "pkill -KILL -f '{}.*container-supervis[e]' || true",
+        "pkill -KILL -f 'berth-monito[r] .*{}' || true",
         run.display()
     ));
     for id in ids.lines() {
@@ -893,5 +893,70 @@ fn kernel_a_killed_run_d_leaves_nothing_rm_cannot_clean() {
         let _ = child.kill();
         let _ = child.wait();
     }
+    remove_everything(&env);
+}
+
+/// The monitor's memory budget, per background container: at most 1 MiB resident and 0.3 MiB
+/// proportional set, with ten containers logging and one client attached.
+#[test]
+fn kernel_monitor_memory_budget() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let monitor = std::env::var("BERTH_MONITOR").expect(
+        "BERTH_MONITOR must name the monitor as it ships: scripts/test.sh builds it with \
+         scripts/build-monitor.sh",
+    );
+    let env = setup("memory");
+    for i in 0..10 {
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("m{i}"),
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; echo tock >&2; sleep 0.1; done",
+        ]);
+    }
+    let mut attached = env
+        .command(&["attach", "m0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 4];
+    std::io::Read::read_exact(attached.stdout.as_mut().unwrap(), &mut first).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pids = sh(&format!(
+        "pgrep -f '^{monitor} .*{}'",
+        env.path("").display()
+    ));
+    let pids: Vec<&str> = pids.lines().collect();
+    assert_eq!(pids.len(), 10, "one monitor per container");
+    let (mut rss, mut pss) = (0u64, 0u64);
+    for pid in &pids {
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+        let field = |name: &str| -> u64 {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap()
+        };
+        let (r, p) = (field("Rss:"), field("Pss:"));
+        assert!(r <= 1024, "monitor {pid}: {r} KiB resident, over 1 MiB");
+        rss += r;
+        pss += p;
+    }
+    let n = pids.len() as u64;
+    eprintln!("per monitor: {} KiB RSS, {} KiB PSS", rss / n, pss / n);
+    assert!(
+        pss / n <= 300,
+        "{} KiB PSS per monitor, over 0.3 MiB",
+        pss / n
+    );
+    let _ = attached.kill();
+    let _ = attached.wait();
     remove_everything(&env);
 }

@@ -1,11 +1,12 @@
-//! `berth attach`: the process that supervises a background container serves a unix socket
-//! (`<runroot>/<id>/attach.sock`); a client receives every output line as it is logged, framed
-//! as Docker frames multiplexed streams, and its input goes to the container's stdin (`-i`) or
-//! terminal (`-t`). Ctrl-p ctrl-q detaches the client and leaves the container running.
+//! `berth attach`: a background container's monitor serves a unix socket
+//! (`<runroot>/<id>/attach.sock`); a client receives the output as it comes, framed as Docker
+//! frames multiplexed streams, and its input goes to the container's stdin (`-i`) or terminal
+//! (`-t`), whose size follows the user's through the monitor's `ctl` fifo. Ctrl-p ctrl-q
+//! detaches the client and leaves the container running.
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,6 @@ use std::time::Duration;
 
 use berth_types::state::{Action, Verdict};
 
-use super::logs::JsonLog;
 use crate::{Engine, EngineError, Result};
 
 /// A path for a socket in `dir` that fits a unix socket address (108 bytes) however long `dir`
@@ -33,73 +33,15 @@ pub(crate) fn socket_path(dir: &Path, name: &str) -> Result<(std::os::fd::OwnedF
 /// Ctrl-p then ctrl-q, Docker's default detach keys.
 const DETACH: [u8; 2] = [0x10, 0x11];
 
-pub(crate) struct AttachServer {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-    path: PathBuf,
-    log: Arc<JsonLog>,
-}
-
-impl AttachServer {
-    /// Serves attach clients at `path`, feeding their input to `input` when there is one.
-    pub(crate) fn start(
-        path: &Path,
-        log: Arc<JsonLog>,
-        input: Option<File>,
-    ) -> Result<AttachServer> {
-        let _ = std::fs::remove_file(path);
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        let name = path
-            .file_name()
-            .map_or("attach.sock".into(), |n| n.to_string_lossy().into_owned());
-        let (_dir, short) = socket_path(dir, &name)?;
-        let listener = UnixListener::bind(&short).map_err(EngineError::io("listen on", path))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(EngineError::io("listen on", path))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (flag, sink) = (stop.clone(), log.clone());
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let _ = client.set_nonblocking(false);
-                        if let (Some(input), Ok(reader)) = (
-                            input.as_ref().and_then(|i| i.try_clone().ok()),
-                            client.try_clone(),
-                        ) {
-                            std::thread::spawn(move || forward(reader, input));
-                        }
-                        sink.attach(client);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        Ok(AttachServer {
-            stop,
-            thread,
-            path: path.to_owned(),
-            log,
-        })
-    }
-
-    /// Stops serving and closes every client's connection: the container has ended. The
-    /// accepting thread sees the flag within its next poll; nothing waits for it.
-    pub(crate) fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = std::fs::remove_file(&self.path);
-        self.log.detach_all();
-        drop(self.thread);
-    }
-}
-
-fn forward(mut from: UnixStream, mut to: File) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = from.read(&mut buf) {
-        if n == 0 || to.write_all(&buf[..n]).is_err() {
-            break;
-        }
+/// Tells the monitor the user's terminal size, through its `ctl` fifo (`ROWS COLS` lines).
+fn send_window_size(ctl: &Path) {
+    if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stdout())
+        && let Ok(mut fifo) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(ctl)
+    {
+        let _ = writeln!(fifo, "{} {}", size.ws_row, size.ws_col);
     }
 }
 
@@ -120,6 +62,23 @@ impl Engine {
             ))
         })?;
         let detached = Arc::new(AtomicBool::new(false));
+        if c.options.tty && rustix::termios::isatty(std::io::stdout()) {
+            const WINCH: i32 = 28;
+            let ctl = self.container_run_dir(&c.id).join("ctl");
+            send_window_size(&ctl);
+            // Blocked before any thread starts, so only the waiting thread takes it.
+            if berth_sys::block_signals(&[WINCH]).is_ok() {
+                std::thread::spawn(move || {
+                    loop {
+                        match berth_sys::wait_signal(&[WINCH], Duration::from_secs(3600)) {
+                            Ok(Some(_)) => send_window_size(&ctl),
+                            Ok(None) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+            }
+        }
         if with_stdin {
             let (mut to, flag) = (
                 socket

@@ -143,9 +143,9 @@ impl Engine {
         let Some(_lock) = lock else {
             return Ok(c);
         };
-        // Nobody holds the lock: nothing supervises the container any more. A process still
+        // Nobody holds the lock: nothing watches the container any more. A process still
         // running would have no one to reap it or keep its logs, so it is stopped for good.
-        tracing::debug!(id = %c.id, status = %c.state.status, "the container's supervisor is gone");
+        tracing::debug!(id = %c.id, status = %c.state.status, "the container's monitor is gone");
         let _ = self.runtime_delete(&c, true);
         let _ = self.release_rootfs(&c);
         let was_removing = c.state.status == Status::Removing;
@@ -214,14 +214,19 @@ impl Engine {
             // A frozen process cannot act on a signal, not even SIGKILL.
             self.runtime_action(&c, &["resume", &c.id])?;
         }
-        let signal = c.stop_signal.trim_start_matches("SIG").to_ascii_uppercase();
-        let sent = self.runtime_action(&c, &["kill", &c.id, &signal]);
-        if sent.is_err() || !wait_exit(c.state.pid, Some(timeout)) {
-            let _ = self.runtime_action(&c, &["kill", &c.id, "KILL"]);
-            wait_exit(c.state.pid, Some(Duration::from_secs(10)));
+        if c.state.status == Status::Restarting {
+            // Nothing runs: the monitor waits out the back-off, and gives up when told.
+            self.signal_monitor(&c.id);
+        } else {
+            let signal = c.stop_signal.trim_start_matches("SIG").to_ascii_uppercase();
+            let sent = self.runtime_action(&c, &["kill", &c.id, &signal]);
+            if sent.is_err() || !wait_exit(c.state.pid, Some(timeout)) {
+                let _ = self.runtime_action(&c, &["kill", &c.id, "KILL"]);
+                wait_exit(c.state.pid, Some(Duration::from_secs(10)));
+            }
         }
-        // The supervisor releases the lock once it has recorded the exit. A restart that raced
-        // this stop may have started the program again: it is killed until the supervisor,
+        // The monitor releases the lock once it has recorded the exit. A restart that raced
+        // this stop may have started the program again: it is killed until the monitor,
         // which sees the manual stop, lets go.
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut backoff = Backoff::new();
@@ -232,11 +237,12 @@ impl Engine {
                     c.name
                 )));
             }
-            if let Ok(now) = self.container(&c.id)
-                && now.state.status == Status::Running
-                && now.state.pid != c.state.pid
-            {
-                let _ = self.runtime_action(&now, &["kill", &now.id, "KILL"]);
+            if let Ok(now) = self.container(&c.id) {
+                if now.state.status == Status::Running && now.state.pid != c.state.pid {
+                    let _ = self.runtime_action(&now, &["kill", &now.id, "KILL"]);
+                } else if now.state.status == Status::Restarting {
+                    self.signal_monitor(&c.id);
+                }
             }
             backoff.sleep();
         }
@@ -312,6 +318,8 @@ impl Engine {
                 // Killed once already: give whoever runs it a moment to let go before again.
                 if !killed || backoff.0 >= Duration::from_millis(20) {
                     let _ = self.runtime_delete(&c, true);
+                    // A monitor waiting to restart gives up (its hook sees the removal).
+                    self.signal_monitor(&c.id);
                 }
                 killed = true;
                 backoff.sleep();

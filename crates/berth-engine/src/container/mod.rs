@@ -8,6 +8,7 @@ mod copy;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod monitor;
 mod options;
 mod overlay;
 mod spec;
@@ -237,7 +238,7 @@ impl Engine {
     }
 
     /// Changes a container's recorded state in one transaction (a concurrent `pause` and the
-    /// supervisor recording an exit never lose each other's change) and returns the new record.
+    /// monitor recording an exit never lose each other's change) and returns the new record.
     pub(crate) fn set_state(
         &self,
         id: &str,

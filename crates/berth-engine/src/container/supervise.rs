@@ -2,7 +2,6 @@
 //! with it: berth becomes the child subreaper, so the container's init is its child once the
 //! runtime's `create` exits; signals sent to berth are passed on; a terminal is proxied.
 
-use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
@@ -17,8 +16,6 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 use berth_types::state::{Action, Status, Verdict};
 
-use super::attach::AttachServer;
-use super::logs::{JsonLog, Rotation};
 use super::{Container, now_rfc3339, overlay, user};
 use crate::{Engine, EngineError, Result};
 
@@ -51,13 +48,13 @@ mod libc_signal {
 }
 
 /// The OCI runtime a container uses and where it keeps its state.
-struct RuntimeCmd {
-    name: String,
-    binary: PathBuf,
-    root: PathBuf,
+pub(super) struct RuntimeCmd {
+    pub(super) name: String,
+    pub(super) binary: PathBuf,
+    pub(super) root: PathBuf,
 }
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
+pub(super) fn find_in_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .map(|p| {
             std::env::split_paths(&p)
@@ -85,7 +82,7 @@ impl RuntimeCmd {
 }
 
 /// The last error the runtime logged (JSON lines of `level` and `msg`), or its plain text.
-fn runtime_error(log: &Path) -> Option<String> {
+pub(super) fn runtime_error(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     let mut last = None;
     for line in text.lines() {
@@ -103,7 +100,7 @@ fn runtime_error(log: &Path) -> Option<String> {
 
 /// Docker's exit status for a start failure: 127 when the program is missing, 126 when it cannot
 /// be executed, 125 otherwise.
-fn start_error(message: String) -> EngineError {
+pub(super) fn start_error(message: String) -> EngineError {
     let code = berth_types::runtime::start_failure_code(&message);
     EngineError::Start { message, code }
 }
@@ -166,19 +163,8 @@ struct TerminalProxy {
 }
 
 impl TerminalProxy {
-    /// Proxies to this process's stdio, or, with `log`, from the pty into the container's log.
-    fn start(
-        master: OwnedFd,
-        stdin: bool,
-        log: Option<&std::sync::Arc<JsonLog>>,
-    ) -> Result<TerminalProxy> {
-        if let Some(log) = log {
-            let output = log.copy_from(std::fs::File::from(master), "stdout");
-            return Ok(TerminalProxy {
-                saved: None,
-                output,
-            });
-        }
+    /// Proxies between the pty and this process's stdio.
+    fn start(master: OwnedFd, stdin: bool) -> Result<TerminalProxy> {
         let master = std::sync::Arc::new(std::fs::File::from(master));
         let saved = rustix::termios::tcgetattr(std::io::stdin()).ok();
         if let Some(t) = &saved {
@@ -271,7 +257,7 @@ fn wait_forwarding(pid: Pid, master: Option<&OwnedFd>) -> i32 {
 }
 
 impl Engine {
-    fn runtime(&self, c: &Container) -> Result<RuntimeCmd> {
+    pub(super) fn runtime(&self, c: &Container) -> Result<RuntimeCmd> {
         let name = c
             .options
             .runtime
@@ -362,24 +348,9 @@ impl Engine {
     }
 
     /// `berth start -a` and `berth run`: starts the container with the user's stdio attached,
-    /// waits for it, records how it ended and releases its root. Returns its exit status.
+    /// waits for it, records how it ended and releases its root. Returns its exit status. (In
+    /// the background, `berth-monitor` does this instead; see `monitor.rs`.)
     pub fn run_attached(&self, name: &str, stdio: Stdio) -> Result<i32> {
-        self.run_container(name, stdio, false, &|| {})
-    }
-
-    /// Like [`Engine::run_attached`] for a container in the background: its stdio is /dev/null,
-    /// and `on_started` runs once it is running.
-    pub fn run_detached(&self, name: &str, stdio: Stdio, on_started: &dyn Fn()) -> Result<i32> {
-        self.run_container(name, stdio, true, on_started)
-    }
-
-    fn run_container(
-        &self,
-        name: &str,
-        stdio: Stdio,
-        detached: bool,
-        on_started: &dyn Fn(),
-    ) -> Result<i32> {
         let mut c = self.current(name)?;
         match c.state.status.check(Action::Start, &c.name) {
             Verdict::Refuse(m) => return Err(EngineError::ContainerState(m)),
@@ -407,40 +378,8 @@ impl Engine {
         if let Verdict::Refuse(m) = c.state.status.check(Action::Start, &c.name) {
             return Err(EngineError::ContainerState(m));
         }
-        // A start by hand clears an earlier manual stop; restarts below keep it.
         c = self.set_state(&c.id, |s| s.manually_stopped = false)?;
-        let policy = RestartPolicy::parse(c.options.restart.as_deref())?;
-        let mut backoff = RESTART_BACKOFF_MIN;
-        let mut first = true;
-        let code = loop {
-            let begun = std::time::Instant::now();
-            let code = self.run_once(
-                &mut c,
-                stdio,
-                detached,
-                if first { on_started } else { &|| {} },
-            )?;
-            first = false;
-            let now = self.container(&c.id)?;
-            if !detached
-                || now.state.manually_stopped
-                || !policy.restarts_after(code, now.state.restart_count)
-            {
-                break code;
-            }
-            // Docker's back-off: 100 ms, doubling up to a minute, back to 100 ms after 10 s up.
-            if begun.elapsed() >= Duration::from_secs(10) {
-                backoff = RESTART_BACKOFF_MIN;
-            }
-            self.set_state(&c.id, |s| s.status = Status::Restarting)?;
-            self.event("restart", &c, &[]);
-            if !self.sleep_unless_stopped(&c.id, backoff)? {
-                self.set_state(&c.id, |s| s.status = Status::Exited)?;
-                break code;
-            }
-            self.set_state(&c.id, |s| s.restart_count += 1)?;
-            backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
-        };
+        let code = self.run_once(&mut c, stdio)?;
         drop(lock);
         if c.options.auto_remove {
             self.remove_record(&c)?;
@@ -449,30 +388,16 @@ impl Engine {
     }
 
     /// One run: start, wait, record the exit and release the root.
-    fn run_once(
-        &self,
-        c: &mut Container,
-        stdio: Stdio,
-        detached: bool,
-        on_started: &dyn Fn(),
-    ) -> Result<i32> {
+    fn run_once(&self, c: &mut Container, stdio: Stdio) -> Result<i32> {
         tracing::debug!(id = %c.id, "starting");
-        let started = self.start_process(c, stdio, detached);
+        let started = self.start_process(c, stdio);
         tracing::debug!(id = %c.id, "started");
         let result = match started {
             Ok(started) => {
-                on_started();
                 let proxy = match started.master {
                     Some(m) => {
                         let code_master = m.try_clone().ok();
-                        Some((
-                            TerminalProxy::start(
-                                m,
-                                stdio.stdin && !detached,
-                                started.log.as_ref(),
-                            )?,
-                            code_master,
-                        ))
+                        Some((TerminalProxy::start(m, stdio.stdin)?, code_master))
                     }
                     None => None,
                 };
@@ -480,12 +405,6 @@ impl Engine {
                     wait_forwarding(started.pid, proxy.as_ref().and_then(|(_, m)| m.as_ref()));
                 if let Some((p, _)) = proxy {
                     p.finish();
-                }
-                for copier in started.copiers {
-                    let _ = copier.join();
-                }
-                if let Some(server) = started.attach {
-                    server.stop();
                 }
                 Ok(code)
             }
@@ -499,24 +418,9 @@ impl Engine {
         Ok(code)
     }
 
-    /// Sleeps `delay` in short steps; returns false as soon as the container is stopped by hand.
-    fn sleep_unless_stopped(&self, id: &str, delay: Duration) -> Result<bool> {
-        let until = std::time::Instant::now() + delay;
-        loop {
-            if self.container(id)?.state.manually_stopped {
-                return Ok(false);
-            }
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Ok(true);
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
-    }
-
     /// Mounts the root, writes the bundle, and has the runtime create and start the container.
     /// Returns the init's pid (now a child of this process) and the pty master with a tty.
-    fn start_process(&self, c: &mut Container, stdio: Stdio, detached: bool) -> Result<Started> {
+    fn start_process(&self, c: &mut Container, stdio: Stdio) -> Result<Started> {
         let run_dir = self.container_run_dir(&c.id);
         std::fs::create_dir_all(&run_dir).map_err(EngineError::io("create", &run_dir))?;
         let rt = self.runtime(c)?;
@@ -548,56 +452,13 @@ impl Engine {
                 .stdout(std::process::Stdio::null());
             Some(l)
         } else {
-            if !stdio.stdin || detached {
+            if !stdio.stdin {
                 cmd.stdin(std::process::Stdio::null());
             }
             None
         };
-        // In the background the container's output goes to its json-file log.
-        let json_log = if detached {
-            Some(JsonLog::open(
-                &self.log_path(&c.id),
-                Rotation::parse(&c.options.log_opts)?,
-            )?)
-        } else {
-            None
-        };
-        // A background container with -i reads what attach clients send.
-        let mut input = None;
-        if detached && c.options.interactive && !stdio.tty {
-            let (reader, writer) = std::io::pipe().map_err(EngineError::io(
-                "create a pipe for",
-                "the container's input",
-            ))?;
-            cmd.stdin(reader);
-            input = Some(File::from(std::os::fd::OwnedFd::from(writer)));
-        }
-        let mut pipes = Vec::new();
-        if let (Some(_), false) = (&json_log, stdio.tty) {
-            for stream in ["stdout", "stderr"] {
-                let (reader, writer) = std::io::pipe().map_err(EngineError::io(
-                    "create a pipe for",
-                    "the container's output",
-                ))?;
-                if stream == "stdout" {
-                    cmd.stdout(writer);
-                } else {
-                    cmd.stderr(writer);
-                }
-                pipes.push((reader, stream));
-            }
-        }
         cmd.arg(&c.id);
         let status = cmd.status().map_err(EngineError::io("run", &rt.binary))?;
-        // Our copies of the pipes' write ends go, so the copiers see the end of the output.
-        drop(cmd);
-        let copiers: Vec<_> = match &json_log {
-            Some(l) => pipes
-                .into_iter()
-                .map(|(reader, stream)| l.copy_from(reader, stream))
-                .collect(),
-            None => Vec::new(),
-        };
         if !status.success() {
             let message = runtime_error(&log)
                 .unwrap_or_else(|| format!("{} run exited with {status}", rt.name));
@@ -608,18 +469,6 @@ impl Engine {
             let _ = std::fs::remove_file(p);
         }
         let master = master?;
-        if let (Some(m), true) = (&master, detached) {
-            input = m.try_clone().ok().map(File::from);
-        }
-        let attach = match &json_log {
-            Some(l) => Some(AttachServer::start(
-                &run_dir.join("attach.sock"),
-                l.clone(),
-                input,
-            )?),
-            None => None,
-        };
-
         let pid = read_pid(&pid_file)?;
         *c = self.set_state(&c.id, |s| {
             // A removal that began meanwhile keeps its state; it kills what runs.
@@ -641,38 +490,38 @@ impl Engine {
         let pid = Pid::from_raw(pid).ok_or_else(|| {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
-        Ok(Started {
-            pid,
-            master,
-            log: json_log,
-            copiers,
-            attach,
-        })
+        Ok(Started { pid, master })
+    }
+
+    /// The oom and die events of a run that ended with `code`; returns whether the kernel's
+    /// OOM killer struck. Called before the runtime removes the cgroup that counted it.
+    pub(super) fn end_run(&self, c: &Container, code: i32) -> bool {
+        let oom = self.oom_killed(&c.id);
+        if oom {
+            self.event("oom", c, &[]);
+        }
+        self.event("die", c, &[("exitCode", code.to_string())]);
+        oom
     }
 
     /// Records the end of a run and releases the runtime state and the root mount. The runtime's
     /// `delete` and the unmount run side by side; a container about to be removed (`--rm`) is
     /// not recorded as exited first.
-    fn stopped(&self, c: &mut Container, code: Option<i32>) -> Result<()> {
-        // Read before the runtime removes the cgroup that counted it.
-        let oom = code.is_some() && self.oom_killed(&c.id);
-        if oom {
-            self.event("oom", c, &[]);
-        }
-        if let Some(code) = code {
-            self.event("die", c, &[("exitCode", code.to_string())]);
-        }
+    pub(super) fn stopped(&self, c: &mut Container, code: Option<i32>) -> Result<()> {
+        let oom = code.is_some_and(|code| self.end_run(c, code));
         let delete = self.spawn_runtime_action(c, &["delete", "--force", &c.id]);
         let unmounted = overlay::unmount(&self.rootfs_dir(&c.id));
         let saved = if c.options.auto_remove {
             Ok(())
         } else {
             self.set_state(&c.id, |s| {
-                s.status = if code.is_some() {
-                    Status::Exited
-                } else {
-                    Status::Created
-                };
+                if s.status != Status::Removing {
+                    s.status = if code.is_some() {
+                        Status::Exited
+                    } else {
+                        Status::Created
+                    };
+                }
                 s.oom_killed = oom;
                 s.pid = 0;
                 s.exit_code = code;
@@ -834,15 +683,12 @@ impl Engine {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
         let code_master = master.try_clone().ok();
-        let proxy = TerminalProxy::start(master, stdio.stdin, None)?;
+        let proxy = TerminalProxy::start(master, stdio.stdin)?;
         let code = wait_forwarding(pid, code_master.as_ref());
         proxy.finish();
         Ok(code)
     }
 }
-
-const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
-const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// `--restart`: no, on-failure[:N], always or unless-stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -887,12 +733,6 @@ struct Started {
     pid: Pid,
     /// The pty master, with a terminal.
     master: Option<OwnedFd>,
-    /// The json-file log, in the background.
-    log: Option<std::sync::Arc<JsonLog>>,
-    /// Threads copying the container's stdout and stderr into the log.
-    copiers: Vec<std::thread::JoinHandle<()>>,
-    /// Serves `berth attach`, in the background.
-    attach: Option<AttachServer>,
 }
 
 /// A runtime action in progress.
