@@ -40,12 +40,17 @@ mem() { # pids... -> "rss_kib pss_kib" averaged
   python3 - "$@" <<'PY'
 import sys
 pids = sys.argv[1:]
-rss = pss = 0
+rss = pss = n = 0
 for p in pids:
-    for line in open(f"/proc/{p}/smaps_rollup"):
+    try:  # a process that has just exited is not counted
+        lines = open(f"/proc/{p}/smaps_rollup").read().splitlines()
+    except OSError:
+        continue
+    n += 1
+    for line in lines:
         if line.startswith("Rss:"): rss += int(line.split()[1])
         if line.startswith("Pss:"): pss += int(line.split()[1])
-print(rss / len(pids) / 1024, pss / len(pids) / 1024)
+print(rss / n / 1024, pss / n / 1024)
 PY
 }
 read -r berth_rss berth_pss < <(mem $(pgrep -x berth-monitor))

@@ -960,3 +960,64 @@ fn kernel_monitor_memory_budget() {
     let _ = attached.wait();
     remove_everything(&env);
 }
+
+/// Attach passes output on as it comes (a prompt without a newline shows at once), and a
+/// background terminal takes the attaching terminal's size, through the monitor.
+#[test]
+fn kernel_attach_streams_and_resizes() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("stream");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "prompt",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; printf 'name? '; sleep 600",
+    ]);
+    let mut client = env
+        .command(&["attach", "--no-stdin", "prompt"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = [0u8; 6];
+    std::io::Read::read_exact(client.stdout.as_mut().unwrap(), &mut seen).unwrap();
+    assert_eq!(
+        &seen, b"name? ",
+        "the partial line arrives while the line is open"
+    );
+    let _ = client.kill();
+    let _ = client.wait();
+    if ready(&["script", "stty"]) {
+        env.ok(&[
+            "run",
+            "-d",
+            "-t",
+            "--name",
+            "sized",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; stty size; exit 5",
+        ]);
+        let cmd = format!(
+            "stty rows 33 cols 111; {} --root {} --runroot {} attach sized",
+            common::BERTH,
+            env.root().display(),
+            env.path("run").display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(5));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("33 111"), "{text}");
+    }
+    remove_everything(&env);
+}

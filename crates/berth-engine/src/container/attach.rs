@@ -41,7 +41,8 @@ fn send_window_size(ctl: &Path) {
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(ctl)
     {
-        let _ = writeln!(fifo, "{} {}", size.ws_row, size.ws_col);
+        // One write, so the monitor never reads half a line.
+        let _ = fifo.write_all(format!("{} {}\n", size.ws_row, size.ws_col).as_bytes());
     }
 }
 
