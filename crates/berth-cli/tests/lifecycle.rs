@@ -1021,3 +1021,29 @@ fn kernel_attach_streams_and_resizes() {
     }
     remove_everything(&env);
 }
+
+/// A container run in the foreground keeps its log too, as Docker's does: the user sees the
+/// output as it comes, and `logs` shows it afterwards, streams apart.
+#[test]
+fn kernel_a_foreground_run_keeps_its_log() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("fglog");
+    let out = env.berth(&[
+        "run",
+        "--name",
+        "fg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; printf partial",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\npartial");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let logs = env.berth(&["logs", "fg"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "out\npartial");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "err\n");
+    env.ok(&["rm", "fg"]);
+    no_leftovers(&env);
+}

@@ -2,6 +2,7 @@
 //! with it: berth becomes the child subreaper, so the container's init is its child once the
 //! runtime's `create` exits; signals sent to berth are passed on; a terminal is proxied.
 
+use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,6 +17,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 use berth_types::state::{Action, Status, Verdict};
 
+use super::logs::{JsonLog, Rotation, tee};
 use super::{Container, now_rfc3339, overlay, user};
 use crate::{Engine, EngineError, Result};
 
@@ -156,6 +158,15 @@ fn receive_from(stream: &std::os::unix::net::UnixStream) -> Result<OwnedFd> {
     )(std::io::ErrorKind::InvalidData.into()))
 }
 
+/// A shared pty master, read by the output copier while the input copier writes to it.
+struct ArcFile(std::sync::Arc<File>);
+
+impl Read for ArcFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
 /// Copies between the user's terminal and the container's pty until the container side closes.
 struct TerminalProxy {
     saved: Option<rustix::termios::Termios>,
@@ -163,8 +174,13 @@ struct TerminalProxy {
 }
 
 impl TerminalProxy {
-    /// Proxies between the pty and this process's stdio.
-    fn start(master: OwnedFd, stdin: bool) -> Result<TerminalProxy> {
+    /// Proxies between the pty and this process's stdio; the output also goes to `log` (a run's,
+    /// not an exec's).
+    fn start(
+        master: OwnedFd,
+        stdin: bool,
+        log: Option<std::sync::Arc<JsonLog>>,
+    ) -> Result<TerminalProxy> {
         let master = std::sync::Arc::new(std::fs::File::from(master));
         let saved = rustix::termios::tcgetattr(std::io::stdin()).ok();
         if let Some(t) = &saved {
@@ -189,16 +205,11 @@ impl TerminalProxy {
                 }
             });
         }
-        let m = master.clone();
-        let output = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            let mut out = std::io::stdout();
-            while let Ok(n) = (&*m).read(&mut buf) {
-                if n == 0 || out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                    break;
-                }
-            }
-        });
+        let output = tee(
+            ArcFile(master.clone()),
+            std::io::stdout(),
+            log.map(|l| (l, "stdout")),
+        );
         Ok(TerminalProxy { saved, output })
     }
 
@@ -397,7 +408,10 @@ impl Engine {
                 let proxy = match started.master {
                     Some(m) => {
                         let code_master = m.try_clone().ok();
-                        Some((TerminalProxy::start(m, stdio.stdin)?, code_master))
+                        Some((
+                            TerminalProxy::start(m, stdio.stdin, Some(started.log.clone()))?,
+                            code_master,
+                        ))
                     }
                     None => None,
                 };
@@ -405,6 +419,9 @@ impl Engine {
                     wait_forwarding(started.pid, proxy.as_ref().and_then(|(_, m)| m.as_ref()));
                 if let Some((p, _)) = proxy {
                     p.finish();
+                }
+                for copier in started.copiers {
+                    let _ = copier.join();
                 }
                 Ok(code)
             }
@@ -457,8 +474,38 @@ impl Engine {
             }
             None
         };
+        // The output reaches the user as it comes and the json-file log by lines, as in the
+        // background, so `berth logs` shows a foreground run too.
+        let json_log = JsonLog::open(&self.log_path(&c.id), Rotation::parse(&c.options.log_opts)?)?;
+        let mut pipes = Vec::new();
+        if !stdio.tty {
+            for stream in ["stdout", "stderr"] {
+                let (reader, writer) = std::io::pipe().map_err(EngineError::io(
+                    "create a pipe for",
+                    "the container's output",
+                ))?;
+                if stream == "stdout" {
+                    cmd.stdout(writer);
+                } else {
+                    cmd.stderr(writer);
+                }
+                pipes.push((reader, stream));
+            }
+        }
         cmd.arg(&c.id);
         let status = cmd.status().map_err(EngineError::io("run", &rt.binary))?;
+        // Our copies of the write ends go, so the copiers see the end of the output.
+        drop(cmd);
+        let copiers = pipes
+            .into_iter()
+            .map(|(reader, stream)| {
+                let sink = Some((json_log.clone(), stream));
+                match stream {
+                    "stdout" => tee(reader, std::io::stdout(), sink),
+                    _ => tee(reader, std::io::stderr(), sink),
+                }
+            })
+            .collect();
         if !status.success() {
             let message = runtime_error(&log)
                 .unwrap_or_else(|| format!("{} run exited with {status}", rt.name));
@@ -490,7 +537,12 @@ impl Engine {
         let pid = Pid::from_raw(pid).ok_or_else(|| {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
-        Ok(Started { pid, master })
+        Ok(Started {
+            pid,
+            master,
+            log: json_log,
+            copiers,
+        })
     }
 
     /// The oom and die events of a run that ended with `code`; returns whether the kernel's
@@ -683,7 +735,7 @@ impl Engine {
             EngineError::io("parse pid in", &pid_file)(std::io::ErrorKind::InvalidData.into())
         })?;
         let code_master = master.try_clone().ok();
-        let proxy = TerminalProxy::start(master, stdio.stdin)?;
+        let proxy = TerminalProxy::start(master, stdio.stdin, None)?;
         let code = wait_forwarding(pid, code_master.as_ref());
         proxy.finish();
         Ok(code)
@@ -733,6 +785,9 @@ struct Started {
     pid: Pid,
     /// The pty master, with a terminal.
     master: Option<OwnedFd>,
+    log: std::sync::Arc<JsonLog>,
+    /// Threads copying the container's stdout and stderr to the user and the log.
+    copiers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// A runtime action in progress.
