@@ -1,0 +1,7 @@
+//! berth's unprivileged image security analysis. Everything here reads image content as hostile
+//! streams: nothing is mounted or run.
+//! - [`version`]: each ecosystem's version order (dpkg, apk, rpm, SemVer, PEP 440, Maven).
+//! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
+
+pub mod inventory;
+pub mod version;
