@@ -3,6 +3,7 @@
 mod containers;
 mod format;
 mod images;
+mod scan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,6 +102,8 @@ enum Command {
     Images(images::ListArgs),
     /// Show an image's layers and how they were made.
     History(images::HistoryArgs),
+    /// List the packages an image installs (SBOM): json, CycloneDX or SPDX.
+    Sbom(scan::SbomArgs),
     /// Give an image another name.
     Tag(images::TagArgs),
     /// Untag and remove images.
@@ -306,6 +309,7 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(&e()?, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&e()?, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(&e()?, a),
+        Command::Sbom(a) => scan::sbom(&e()?, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),
         Command::Inspect(a) => images::inspect_objects(&e()?, a, images::Objects::Any),

@@ -484,3 +484,72 @@ fn concurrent_loads_tags_and_removals_keep_the_store_consistent() {
             .starts_with("sha256:")
     );
 }
+
+/// `berth sbom` lists what an image's layers install, in berth's JSON, CycloneDX and SPDX.
+#[test]
+fn sbom_lists_the_packages_an_image_installs() {
+    let env = Env::new("sbom");
+    let mut b = tar::Builder::new(Vec::new());
+    let files: [(&str, &[u8]); 3] = [
+        ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n"),
+        (
+            "var/lib/dpkg/status",
+            b"Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\nArchitecture: amd64\nSource: zlib\n",
+        ),
+        (
+            "usr/lib/python3/dist-packages/urllib3-1.26.12.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: urllib3\nVersion: 1.26.12\n",
+        ),
+    ];
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let tar = env.path("root.tar");
+    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    env.ok(&["import", tar.to_str().unwrap(), "pkgs:1"]);
+    let inv: serde_json::Value = serde_json::from_str(&env.ok(&["sbom", "pkgs:1"])).unwrap();
+    assert_eq!(inv["os"]["id"], "debian");
+    let found: Vec<(String, String)> = inv["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().into(),
+                p["version"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("zlib1g".to_string(), "1:1.2.13.dfsg-1".to_string()),
+            ("urllib3".to_string(), "1.26.12".to_string())
+        ]
+    );
+    let cdx: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sbom", "--format", "cyclonedx", "pkgs:1"])).unwrap();
+    assert_eq!(cdx["bomFormat"], "CycloneDX");
+    assert_eq!(
+        cdx["components"][0]["purl"],
+        "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib"
+    );
+    let out = env.path("sbom.spdx.json");
+    env.ok(&[
+        "sbom",
+        "--format",
+        "spdx",
+        "-o",
+        out.to_str().unwrap(),
+        "pkgs:1",
+    ]);
+    let spdx: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    assert_eq!(spdx["packages"].as_array().unwrap().len(), 3);
+    let missing = env.berth(&["sbom", "nosuch:1"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such image: nosuch:1"));
+}

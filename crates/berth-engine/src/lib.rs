@@ -12,6 +12,7 @@ mod events;
 mod image;
 mod load;
 mod save;
+mod scan;
 mod seccomp;
 
 pub use berth_store::Event;

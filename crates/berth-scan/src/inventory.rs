@@ -1,1 +1,537 @@
-//! Package inventory.
+//! Package inventory: what an image's layers install, read as tar streams, layer by layer.
+//!
+//! Package databases are recognised by path: dpkg's `var/lib/dpkg/status` and `status.d/*`
+//! (distroless), apk's `lib/apk/db/installed`, Python's `*.dist-info/METADATA` and
+//! `*.egg-info/PKG-INFO`, npm's `node_modules/**/package.json`, and the OS from `os-release` (or
+//! `debian_version`, `alpine-release`). Whiteouts in later layers delete what they cover, so a
+//! package whose files a later layer removed is not counted. Each package records the layer that
+//! first brought it in at that version, with the layer's `created_by`.
+//!
+//! Everything is hostile input: a database that cannot be read is a warning naming the layer and
+//! the file, and the scan goes on.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde::Serialize;
+
+/// Largest package database read whole (dpkg status, apk installed).
+const MAX_DATABASE: u64 = 64 << 20;
+/// Largest per-package metadata file read (METADATA, PKG-INFO, package.json, os-release).
+const MAX_METADATA: u64 = 1 << 20;
+
+/// Which database a package was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Deb,
+    Apk,
+    Python,
+    Npm,
+}
+
+impl Kind {
+    /// The package URL type.
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            Kind::Deb => "deb",
+            Kind::Apk => "apk",
+            Kind::Python => "pypi",
+            Kind::Npm => "npm",
+        }
+    }
+}
+
+/// The layer a finding comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Layer {
+    /// 0 for the base layer.
+    pub index: usize,
+    pub diff_id: String,
+    /// The history entry's `created_by`, where the image has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Package {
+    pub kind: Kind,
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// The source package (dpkg) or origin (apk) and its version: advisories are keyed by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// The database file it was read from, relative to the image root.
+    pub path: String,
+    /// Index into [`Inventory::layers`].
+    pub layer: usize,
+}
+
+/// The operating system an image says it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Os {
+    /// `ID` from os-release (`debian`, `alpine`, `ubuntu`…).
+    pub id: String,
+    /// `VERSION_ID` (`12`, `3.19.1`).
+    pub version_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub pretty_name: String,
+}
+
+/// Everything found in an image.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Inventory {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<Os>,
+    pub layers: Vec<Layer>,
+    pub packages: Vec<Package>,
+    /// Files that could not be read, each naming the layer and the path.
+    pub warnings: Vec<String>,
+}
+
+/// What one database file holds.
+#[derive(Debug, Clone)]
+enum Found {
+    Packages(Vec<Package>),
+    Os(Os),
+}
+
+/// Builds an [`Inventory`] from an image's layers, given base first.
+#[derive(Debug, Default)]
+pub struct Collector {
+    layers: Vec<Layer>,
+    /// What each recognised path holds now, by normalised path.
+    files: BTreeMap<String, (usize, Found)>,
+    warnings: Vec<String>,
+}
+
+/// A layer path without `./` or `/` in front and without a trailing `/`.
+fn normalise(path: &[u8]) -> String {
+    let text = String::from_utf8_lossy(path);
+    let mut p: &str = &text;
+    loop {
+        if let Some(rest) = p.strip_prefix("./") {
+            p = rest;
+        } else if let Some(rest) = p.strip_prefix('/') {
+            p = rest;
+        } else {
+            break;
+        }
+    }
+    p.trim_end_matches('/').to_owned()
+}
+
+/// The database a path is, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Database {
+    DpkgStatus,
+    DpkgStatusD,
+    ApkInstalled,
+    PythonMetadata,
+    Npm,
+    OsRelease,
+    DebianVersion,
+    AlpineRelease,
+}
+
+fn database(path: &str) -> Option<Database> {
+    Some(match path {
+        "var/lib/dpkg/status" => Database::DpkgStatus,
+        "lib/apk/db/installed" => Database::ApkInstalled,
+        "etc/os-release" | "usr/lib/os-release" => Database::OsRelease,
+        "etc/debian_version" => Database::DebianVersion,
+        "etc/alpine-release" => Database::AlpineRelease,
+        p if p.starts_with("var/lib/dpkg/status.d/") && !p[22..].contains('/') => {
+            // Distroless keeps one stanza per package here, with `.md5sums` files beside them.
+            if p.ends_with(".md5sums") {
+                return None;
+            }
+            Database::DpkgStatusD
+        }
+        p if (p.ends_with(".dist-info/METADATA") || p.ends_with(".egg-info/PKG-INFO"))
+            && (p.contains("site-packages/") || p.contains("dist-packages/")) =>
+        {
+            Database::PythonMetadata
+        }
+        p if p.ends_with("/package.json") && is_npm_package_dir(&p[..p.len() - 13]) => {
+            Database::Npm
+        }
+        _ => return None,
+    })
+}
+
+/// `…/node_modules/NAME` or `…/node_modules/@SCOPE/NAME`.
+fn is_npm_package_dir(dir: &str) -> bool {
+    let Some(i) = dir.rfind("node_modules/") else {
+        return false;
+    };
+    let rest = &dir[i + 13..];
+    match rest.split('/').collect::<Vec<_>>()[..] {
+        [name] => !name.is_empty(),
+        [scope, name] => scope.starts_with('@') && !name.is_empty(),
+        _ => false,
+    }
+}
+
+impl Collector {
+    pub fn new() -> Collector {
+        Collector::default()
+    }
+
+    /// Reads the next layer's tar stream (uncompressed). A layer that is not a valid tar stops
+    /// where it breaks, with a warning; what was read before counts.
+    pub fn add_layer(&mut self, diff_id: &str, created_by: Option<&str>, tar: impl Read) {
+        let index = self.layers.len();
+        self.layers.push(Layer {
+            index,
+            diff_id: diff_id.to_owned(),
+            created_by: created_by.map(str::to_owned),
+        });
+        let limits = berth_archive::Limits::default();
+        let result = berth_archive::for_each_entry(tar, &limits, |meta, content| {
+            let path = normalise(&meta.path);
+            let (dir, name) = match path.rsplit_once('/') {
+                Some((d, n)) => (d, n),
+                None => ("", path.as_str()),
+            };
+            if name == ".wh..wh..opq" {
+                self.delete_below(dir, index);
+                return Ok(());
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    hidden.to_owned()
+                } else {
+                    format!("{dir}/{hidden}")
+                };
+                self.delete(&target, index);
+                return Ok(());
+            }
+            // Whatever this layer puts at a path replaces what lower layers had there.
+            if meta.kind == berth_archive::EntryKind::Dir {
+                return Ok(());
+            }
+            let before = self.files.remove(&path);
+            if meta.kind != berth_archive::EntryKind::File {
+                return Ok(());
+            }
+            let Some(db) = database(&path) else {
+                return Ok(());
+            };
+            let limit = match db {
+                Database::DpkgStatus | Database::ApkInstalled => MAX_DATABASE,
+                _ => MAX_METADATA,
+            };
+            let mut data = Vec::new();
+            if let Err(e) = content.take(limit + 1).read_to_end(&mut data) {
+                self.warn(index, &path, &format!("cannot be read: {e}"));
+                return Ok(());
+            }
+            if data.len() as u64 > limit && db != Database::PythonMetadata {
+                self.warn(
+                    index,
+                    &path,
+                    &format!("is larger than {limit} bytes; skipped"),
+                );
+                return Ok(());
+            }
+            data.truncate(limit as usize);
+            match parse(db, &path, index, &data, before.as_ref().map(|(_, f)| f)) {
+                Ok(found) => {
+                    self.files.insert(path, (index, found));
+                }
+                Err(why) => self.warn(index, &path, &why),
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.warnings
+                .push(format!("layer {index} ({diff_id}): stopped reading: {e}"));
+        }
+    }
+
+    fn warn(&mut self, layer: usize, path: &str, why: &str) {
+        self.warnings.push(format!("layer {layer}: /{path} {why}"));
+    }
+
+    /// A whiteout: `target` and everything below it, from lower layers, is gone.
+    fn delete(&mut self, target: &str, layer: usize) {
+        let below = format!("{target}/");
+        self.files
+            .retain(|p, (l, _)| *l >= layer || !(p == target || p.starts_with(&below)));
+    }
+
+    /// An opaque directory: everything below `dir` from lower layers is gone.
+    fn delete_below(&mut self, dir: &str, layer: usize) {
+        let below = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        self.files
+            .retain(|p, (l, _)| *l >= layer || !p.starts_with(&below));
+    }
+}
+
+/// Reads database `db` at `path`; `before` is what a lower layer had there.
+fn parse(
+    db: Database,
+    path: &str,
+    layer: usize,
+    data: &[u8],
+    before: Option<&Found>,
+) -> Result<Found, String> {
+    let text = String::from_utf8_lossy(data);
+    let packages = match db {
+        Database::OsRelease => return Ok(Found::Os(parse_os_release(&text))),
+        Database::DebianVersion => {
+            return Ok(Found::Os(Os {
+                id: "debian".into(),
+                version_id: text.trim().split('.').next().unwrap_or("").to_owned(),
+                pretty_name: String::new(),
+            }));
+        }
+        Database::AlpineRelease => {
+            return Ok(Found::Os(Os {
+                id: "alpine".into(),
+                version_id: text.trim().to_owned(),
+                pretty_name: String::new(),
+            }));
+        }
+        Database::DpkgStatus | Database::DpkgStatusD => parse_dpkg(&text, path, layer)?,
+        Database::ApkInstalled => parse_apk(&text, path, layer)?,
+        Database::PythonMetadata => parse_python(&text, path, layer)?,
+        Database::Npm => parse_npm(data, path, layer)?,
+    };
+    // A database rewritten by this layer keeps the attribution of packages it already had.
+    let packages = match before {
+        Some(Found::Packages(before)) => packages
+            .into_iter()
+            .map(|mut p| {
+                if let Some(old) = before
+                    .iter()
+                    .find(|o| o.name == p.name && o.version == p.version)
+                {
+                    p.layer = old.layer;
+                }
+                p
+            })
+            .collect(),
+        _ => packages,
+    };
+    Ok(Found::Packages(packages))
+}
+
+impl Collector {
+    /// The inventory of everything added so far.
+    pub fn finish(self) -> Inventory {
+        let mut inv = Inventory {
+            layers: self.layers,
+            warnings: self.warnings,
+            ..Default::default()
+        };
+        // os-release wins over the fallbacks; /etc over /usr/lib.
+        let os_rank = |p: &str| match p {
+            "etc/os-release" => 0,
+            "usr/lib/os-release" => 1,
+            _ => 2,
+        };
+        let mut best: Option<(i32, Os)> = None;
+        for (path, (_, found)) in self.files {
+            match found {
+                Found::Packages(p) => inv.packages.extend(p),
+                Found::Os(os) => {
+                    let rank = os_rank(&path);
+                    if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+                        best = Some((rank, os));
+                    }
+                }
+            }
+        }
+        inv.os = best.map(|(_, os)| os);
+        inv.packages.sort_by(|a, b| {
+            (a.kind, &a.name, &a.version, &a.path).cmp(&(b.kind, &b.name, &b.version, &b.path))
+        });
+        inv
+    }
+}
+
+/// `KEY=value` lines, values optionally quoted.
+fn parse_os_release(text: &str) -> Os {
+    let mut os = Os::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"').trim_matches('\'').to_owned();
+        match k.trim() {
+            "ID" => os.id = v,
+            "VERSION_ID" => os.version_id = v,
+            "PRETTY_NAME" => os.pretty_name = v,
+            _ => {}
+        }
+    }
+    os
+}
+
+/// RFC 822-style stanzas: `Field: value` lines, continuation lines starting with a space or tab,
+/// stanzas separated by blank lines. Returns each stanza's fields (first value kept).
+fn stanzas(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut out = Vec::new();
+    let mut current = BTreeMap::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        // Continuations matter for no field berth reads; they only must not start a field.
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            current
+                .entry(k.trim().to_owned())
+                .or_insert_with(|| v.trim().to_owned());
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// dpkg's status database: installed packages only (`Status: … installed`), with their source
+/// package (`Source: name` or `Source: name (version)`).
+fn parse_dpkg(text: &str, path: &str, layer: usize) -> Result<Vec<Package>, String> {
+    let all = stanzas(text);
+    if all.is_empty() && !text.trim().is_empty() {
+        return Err("holds no dpkg stanza".into());
+    }
+    let mut out = Vec::new();
+    for s in all {
+        let (Some(name), Some(version)) = (s.get("Package"), s.get("Version")) else {
+            continue;
+        };
+        // status.d stanzas (distroless) carry no Status field: they are installed.
+        let installed = s
+            .get("Status")
+            .is_none_or(|st| st.split_whitespace().nth(2) == Some("installed"));
+        if !installed || name.is_empty() || version.is_empty() {
+            continue;
+        }
+        let (source, source_version) = match s.get("Source") {
+            Some(src) => match src.split_once('(') {
+                Some((n, v)) => (
+                    n.trim().to_owned(),
+                    v.trim_end_matches(')').trim().to_owned(),
+                ),
+                None => (src.trim().to_owned(), version.clone()),
+            },
+            None => (name.clone(), version.clone()),
+        };
+        out.push(Package {
+            kind: Kind::Deb,
+            name: name.clone(),
+            version: version.clone(),
+            arch: s.get("Architecture").cloned(),
+            source: Some(source),
+            source_version: Some(source_version),
+            path: path.to_owned(),
+            layer,
+        });
+    }
+    Ok(out)
+}
+
+/// apk's installed database: `P:` name, `V:` version, `A:` arch, `o:` origin, stanzas separated
+/// by blank lines.
+fn parse_apk(text: &str, path: &str, layer: usize) -> Result<Vec<Package>, String> {
+    let mut out = Vec::new();
+    let mut fields: BTreeMap<char, String> = BTreeMap::new();
+    let mut flush = |fields: &mut BTreeMap<char, String>| {
+        if let (Some(name), Some(version)) = (fields.get(&'P'), fields.get(&'V')) {
+            let origin = fields.get(&'o').cloned();
+            out.push(Package {
+                kind: Kind::Apk,
+                name: name.clone(),
+                version: version.clone(),
+                arch: fields.get(&'A').cloned(),
+                source_version: origin.as_ref().map(|_| version.clone()),
+                source: origin,
+                path: path.to_owned(),
+                layer,
+            });
+        }
+        fields.clear();
+    };
+    let mut lines = 0usize;
+    for line in text.lines() {
+        if line.is_empty() {
+            flush(&mut fields);
+            continue;
+        }
+        let mut chars = line.chars();
+        if let (Some(k), Some(':')) = (chars.next(), chars.next()) {
+            lines += 1;
+            fields.entry(k).or_insert_with(|| chars.as_str().to_owned());
+        }
+    }
+    flush(&mut fields);
+    if lines == 0 && !text.trim().is_empty() {
+        return Err("holds no apk entry".into());
+    }
+    Ok(out)
+}
+
+/// A Python distribution's METADATA or PKG-INFO: the `Name` and `Version` headers.
+fn parse_python(text: &str, path: &str, layer: usize) -> Result<Vec<Package>, String> {
+    let headers = stanzas(text.split("\n\n").next().unwrap_or(""));
+    let header = headers.first().ok_or("has no headers")?;
+    let (Some(name), Some(version)) = (header.get("Name"), header.get("Version")) else {
+        return Err("lacks Name or Version".into());
+    };
+    Ok(vec![Package {
+        kind: Kind::Python,
+        name: name.clone(),
+        version: version.clone(),
+        arch: None,
+        source: None,
+        source_version: None,
+        path: path.to_owned(),
+        layer,
+    }])
+}
+
+/// An installed npm package's package.json: `name` and `version`.
+fn parse_npm(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, String> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        name: Option<String>,
+        version: Option<String>,
+    }
+    let m: Manifest =
+        serde_json::from_slice(data).map_err(|e| format!("is not valid JSON: {e}"))?;
+    match (m.name, m.version) {
+        (Some(name), Some(version)) if !name.is_empty() && !version.is_empty() => {
+            Ok(vec![Package {
+                kind: Kind::Npm,
+                name,
+                version,
+                arch: None,
+                source: None,
+                source_version: None,
+                path: path.to_owned(),
+                layer,
+            }])
+        }
+        // A package.json without both is a project file, not an installed package.
+        _ => Ok(Vec::new()),
+    }
+}

@@ -2,6 +2,8 @@
 //! streams: nothing is mounted or run.
 //! - [`version`]: each ecosystem's version order (dpkg, apk, rpm, SemVer, PEP 440, Maven).
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
+//! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
 
 pub mod inventory;
+pub mod sbom;
 pub mod version;
