@@ -21,6 +21,23 @@ for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybo
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
 tar --numeric-owner -C "$rootfs" -cf "$work/busybox.tar" .
+# An application's files on top: a Python library at a version with a known advisory.
+app=$work/app
+mkdir -p "$app/usr/lib/python3/site-packages/requests-2.30.0.dist-info"
+printf 'Metadata-Version: 2.1\nName: requests\nVersion: 2.30.0\n' > "$app/usr/lib/python3/site-packages/requests-2.30.0.dist-info/METADATA"
+tar --numeric-owner -C "$app" -cf "$work/app.tar" .
+# The vulnerability database: the shared advisory data when it is here, else one real advisory
+# (PYSEC-2023-74: requests before 2.31.0 leaks proxy credentials) written as an OSV record.
+advisories=$(realpath -m ../shared/vulndb)
+if [ ! -d "$advisories" ]; then
+  advisories=$work/advisories; mkdir -p "$advisories"
+  cat > "$advisories/PYSEC-2023-74.json" <<'EOF'
+{"id": "PYSEC-2023-74", "aliases": ["CVE-2023-32681", "GHSA-j8r2-6x86-q33q"],
+ "summary": "Unintended leak of Proxy-Authorization header in requests",
+ "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"},
+   "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}]}]}
+EOF
+fi
 
 set -x
 "$BERTH" import --change 'CMD ["sh"]' --change 'ENV PATH=/bin' "$work/busybox.tar" busybox:demo
@@ -37,3 +54,9 @@ set -x
 # capabilities, no_new_privs and the default seccomp profile.
 "$BERTH" run --rm --name demo busybox:demo sh -c 'echo "pid $$ on $(hostname)"; ls /sys/class/net; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
 "$BERTH" run --rm --read-only --memory 64m busybox:demo sh -c 'touch /x 2>&1 || true'
+# Security before anything runs: the packages an image installs, and their known advisories.
+"$BERTH" import --change 'CMD ["sh"]' "$work/app.tar" app:demo
+"$BERTH" db import "$advisories"
+"$BERTH" sbom --format cyclonedx -o "$work/app.cdx.json" app:demo
+"$BERTH" sbom app:demo
+"$BERTH" scan app:demo

@@ -104,6 +104,11 @@ enum Command {
     History(images::HistoryArgs),
     /// List the packages an image installs (SBOM): json, CycloneDX or SPDX.
     Sbom(scan::SbomArgs),
+    /// Find the known vulnerabilities in an image's packages.
+    Scan(scan::ScanArgs),
+    /// Manage the local vulnerability database.
+    #[command(subcommand)]
+    Db(scan::DbCommand),
     /// Give an image another name.
     Tag(images::TagArgs),
     /// Untag and remove images.
@@ -310,6 +315,8 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&e()?, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(&e()?, a),
         Command::Sbom(a) => scan::sbom(&e()?, a),
+        Command::Scan(a) => scan::scan(&e()?, a),
+        Command::Db(c) => scan::db(&e()?, c),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),
         Command::Inspect(a) => images::inspect_objects(&e()?, a, images::Objects::Any),

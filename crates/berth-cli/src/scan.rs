@@ -77,3 +77,203 @@ pub fn sbom(engine: &Engine, a: &SbomArgs) -> CmdResult {
     }
     Ok(())
 }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScanFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    image: String,
+    /// table or json.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ScanFormat,
+    /// Report only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).
+    #[arg(long, value_delimiter = ',')]
+    severity: Vec<String>,
+    /// Leave out vulnerabilities that no version fixes yet.
+    #[arg(long)]
+    ignore_unfixed: bool,
+    /// Exit with this status when anything is reported (for CI gating).
+    #[arg(long, default_value_t = 0)]
+    exit_code: u8,
+}
+
+/// `berth scan`: the advisories that affect an image's packages, most severe first, each with
+/// the layer that brought the package in.
+pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
+    let (image, inventory, findings) = engine.scan(&a.image)?;
+    for w in &inventory.warnings {
+        eprintln!("warning: {w}");
+    }
+    let wanted: Vec<String> = a
+        .severity
+        .iter()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .collect();
+    let findings: Vec<_> = findings
+        .into_iter()
+        .filter(|f| !a.ignore_unfixed || f.fixed.is_some())
+        .filter(|f| {
+            wanted.is_empty()
+                || wanted.contains(
+                    &serde_json::to_value(f.severity)
+                        .map_or(String::new(), |v| v.as_str().unwrap_or("").to_owned()),
+                )
+        })
+        .collect();
+    match a.format {
+        ScanFormat::Json => {
+            let doc = serde_json::json!({
+                "image": a.image,
+                "id": image.id.to_string(),
+                "os": inventory.os,
+                "layers": inventory.layers,
+                "packages": inventory.packages.len(),
+                "vulnerabilities": findings,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).context("encoding the report")?
+            );
+        }
+        ScanFormat::Table => {
+            let os = inventory.os.as_ref().map_or("unknown OS".to_owned(), |o| {
+                format!("{} {}", o.id, o.version_id)
+            });
+            let mut counts = std::collections::BTreeMap::new();
+            for f in &findings {
+                *counts
+                    .entry(std::cmp::Reverse(f.severity))
+                    .or_insert(0usize) += 1;
+            }
+            let summary: Vec<String> = counts
+                .iter()
+                .map(|(s, n)| format!("{}: {n}", severity_name(s.0)))
+                .collect();
+            println!(
+                "{} ({os}): {} packages, {} vulnerabilities{}{}",
+                a.image,
+                inventory.packages.len(),
+                findings.len(),
+                if summary.is_empty() { "" } else { " — " },
+                summary.join(", ")
+            );
+            if !findings.is_empty() {
+                println!();
+                let mut rows = vec![
+                    [
+                        "SEVERITY",
+                        "PACKAGE",
+                        "INSTALLED",
+                        "FIXED",
+                        "ID",
+                        "ALIASES",
+                        "LAYER",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ];
+                for f in &findings {
+                    let layer = inventory.layers.get(f.layer).map_or(String::new(), |l| {
+                        let by = l.created_by.as_deref().unwrap_or("");
+                        let by: String = by.chars().take(40).collect();
+                        format!("#{} {by}", l.index)
+                    });
+                    let mut aliases = f
+                        .aliases
+                        .iter()
+                        .take(2)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    if f.aliases.len() > 2 {
+                        aliases.push_str(&format!(",+{}", f.aliases.len() - 2));
+                    }
+                    rows.push(vec![
+                        severity_name(f.severity).into(),
+                        f.package.clone(),
+                        f.installed.clone(),
+                        f.fixed.clone().unwrap_or_default(),
+                        f.id.clone(),
+                        aliases,
+                        layer,
+                    ]);
+                }
+                crate::format::print_table(&rows).context("writing the table")?;
+            }
+        }
+    }
+    if a.exit_code != 0 && !findings.is_empty() {
+        return Err(crate::Failure::silent(a.exit_code));
+    }
+    Ok(())
+}
+
+fn severity_name(r: berth_scan::severity::Rating) -> &'static str {
+    use berth_scan::severity::Rating;
+    match r {
+        Rating::Critical => "CRITICAL",
+        Rating::High => "HIGH",
+        Rating::Medium => "MEDIUM",
+        Rating::Low => "LOW",
+        Rating::None => "NONE",
+        Rating::Unknown => "UNKNOWN",
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum DbCommand {
+    /// Import advisories: OSV JSON records (files, directories, JSON lines), Debian security
+    /// tracker lists (DSA/DLA/DTSA), Alpine secdb (YAML or JSON).
+    Import(DbImportArgs),
+    /// Show the database's sources, record counts and ages.
+    Status,
+}
+
+#[derive(Args)]
+pub struct DbImportArgs {
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+pub fn db(engine: &Engine, cmd: &DbCommand) -> CmdResult {
+    let mut db = engine.vulndb()?;
+    match cmd {
+        DbCommand::Import(a) => {
+            let started = std::time::Instant::now();
+            let report = db
+                .import(&a.paths)
+                .map_err(berth_engine::EngineError::from)?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "imported {} advisories from {} files ({} skipped: withdrawn or nothing to match) in {:.1} s",
+                report.advisories,
+                report.files,
+                report.skipped,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        DbCommand::Status => {
+            let now = chrono::Utc::now().timestamp();
+            let mut rows = vec![
+                ["SOURCE", "ADVISORIES", "IMPORTED"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for s in db.status().map_err(berth_engine::EngineError::from)? {
+                rows.push(vec![
+                    s.source,
+                    s.advisories.to_string(),
+                    format!("{} ago", crate::format::human_duration(now - s.imported_at)),
+                ]);
+            }
+            crate::format::print_table(&rows).context("writing the table")?;
+        }
+    }
+    Ok(())
+}

@@ -553,3 +553,65 @@ fn sbom_lists_the_packages_an_image_installs() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such image: nosuch:1"));
 }
+
+/// `berth db import` then `berth scan`: a Debian 11 image with a package the DSA list fixes
+/// later is reported, with its layer; `--exit-code` gates, `--ignore-unfixed` and `--severity`
+/// filter.
+#[test]
+fn scan_reports_what_the_database_says() {
+    let env = Env::new("scan");
+    let dsa = env.path("advisories/DSA");
+    std::fs::create_dir_all(&dsa).unwrap();
+    std::fs::write(
+        dsa.join("list"),
+        "[07 Mar 2023] DSA-5370-1 apr - security update\n\t{CVE-2022-24963}\n\t[bullseye] - apr 1.7.0-6+deb11u2\n\
+         [01 Mar 2023] DSA-5000-1 zlib - security update\n\t{CVE-2018-25032}\n\t[bullseye] - zlib <unfixed>\n",
+    )
+    .unwrap();
+    let out = env.ok(&["db", "import", env.path("advisories").to_str().unwrap()]);
+    assert!(out.contains("imported 2 advisories from 1 files"), "{out}");
+    assert!(env.ok(&["db", "status"]).contains("debian:DSA"));
+    let mut b = tar::Builder::new(Vec::new());
+    let status: &[u8] = b"Package: libapr1\nStatus: install ok installed\nVersion: 1.7.0-6+deb11u1\nSource: apr\n\n\
+        Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.11.dfsg-2+deb11u2\nSource: zlib\n";
+    for (path, data) in [
+        ("etc/os-release", &b"ID=debian\nVERSION_ID=\"11\"\n"[..]),
+        ("var/lib/dpkg/status", status),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let tar = env.path("root.tar");
+    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    env.ok(&["import", tar.to_str().unwrap(), "old:11"]);
+    let table = env.ok(&["scan", "old:11"]);
+    assert!(table.contains("2 vulnerabilities"), "{table}");
+    assert!(
+        table.contains("DSA-5370-1") && table.contains("1.7.0-6+deb11u2"),
+        "{table}"
+    );
+    assert!(table.contains("#0 "), "the layer is shown: {table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["scan", "--format", "json", "--ignore-unfixed", "old:11"]))
+            .unwrap();
+    let ids: Vec<&str> = json["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["DSA-5370-1"], "the unfixed zlib advisory is left out");
+    let gated = env.berth(&["scan", "--exit-code", "3", "old:11"]);
+    assert_eq!(gated.status.code(), Some(3));
+    let none = env.berth(&[
+        "scan",
+        "--exit-code",
+        "3",
+        "--severity",
+        "CRITICAL",
+        "old:11",
+    ]);
+    assert_eq!(none.status.code(), Some(0), "nothing is rated critical");
+}

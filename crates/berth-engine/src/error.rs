@@ -73,6 +73,8 @@ pub enum EngineError {
     },
     #[error("store")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    VulnDb(#[from] berth_scan::vulndb::DbError),
     #[error("{op} {path:?}")]
     Io {
         op: &'static str,
@@ -88,7 +90,11 @@ impl EngineError {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            Self::Store(_) | Self::Io { .. } | Self::Runtime { .. } | Self::InvalidOption(_)
+            Self::Store(_)
+                | Self::Io { .. }
+                | Self::Runtime { .. }
+                | Self::InvalidOption(_)
+                | Self::VulnDb(_)
         )
     }
 

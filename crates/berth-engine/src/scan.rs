@@ -1,8 +1,10 @@
 //! Image security analysis over the store: the package inventory of an image, read from its
-//! layer blobs as streams (nothing is unpacked, mounted or run), for `berth sbom`.
+//! layer blobs as streams (nothing is unpacked, mounted or run), for `berth sbom`; the local
+//! vulnerability database (`<root>/vulndb`), and `berth scan`.
 
 use berth_archive::Compression;
 use berth_scan::inventory::{Collector, Inventory};
+use berth_scan::vulndb::{Finding, VulnDb};
 use berth_store::ImageRecord;
 
 use crate::{Engine, EngineError, Result};
@@ -32,5 +34,20 @@ impl Engine {
             collector.add_layer(&layer.diff_id.to_string(), created_by.as_deref(), decoded);
         }
         Ok((image, collector.finish()))
+    }
+}
+
+impl Engine {
+    /// The vulnerability database, created empty on first use.
+    pub fn vulndb(&self) -> Result<VulnDb> {
+        Ok(VulnDb::open(&self.store.root().join("vulndb"))?)
+    }
+
+    /// `berth scan`: the image's packages and the advisories that affect them.
+    pub fn scan(&self, name: &str) -> Result<(ImageRecord, Inventory, Vec<Finding>)> {
+        let (image, inventory) = self.inventory(name)?;
+        let db = self.vulndb()?;
+        let findings = berth_scan::vulndb::find(&inventory, &db)?;
+        Ok((image, inventory, findings))
     }
 }

@@ -4,8 +4,10 @@
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
 //! - [`severity`]: CVSS v3.x and v4.0 base scores from vectors, and ratings.
+//! - [`vulndb`]: the local vulnerability database (OSV, Debian, Alpine) and matching.
 
 pub mod inventory;
 pub mod sbom;
 pub mod severity;
 pub mod version;
+pub mod vulndb;
