@@ -206,19 +206,8 @@ fn severity_of(a: &Advisory) -> (Rating, Option<f64>, Option<String>) {
     let rating = a
         .rating
         .as_deref()
-        .map_or(Rating::Unknown, rating_from_text);
+        .map_or(Rating::Unknown, severity::rating_from_text);
     (rating, None, None)
-}
-
-/// A source's own word for severity.
-fn rating_from_text(text: &str) -> Rating {
-    match text.to_ascii_lowercase().as_str() {
-        "critical" => Rating::Critical,
-        "high" | "important" => Rating::High,
-        "moderate" | "medium" => Rating::Medium,
-        "low" | "negligible" | "unimportant" => Rating::Low,
-        _ => Rating::Unknown,
-    }
 }
 
 /// The name an advisory's package is indexed under in `ecosystem`.
