@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 /// Exit status when berth itself fails, as Docker uses it.
 const EXIT_ENGINE: u8 = 125;
 /// Exit status when a command fails on what the user asked (no such image, a conflict), as Docker.
-const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 
 #[derive(Parser)]
 #[command(

@@ -99,12 +99,39 @@ pub struct ScanArgs {
     /// Exit with this status when anything is reported (for CI gating).
     #[arg(long, default_value_t = 0)]
     exit_code: u8,
+    /// What to look for: vuln, secret, or both (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "vuln,secret")]
+    scanners: Vec<String>,
+    /// Look for secrets only (the same as --scanners secret).
+    #[arg(long, conflicts_with = "scanners")]
+    secrets: bool,
 }
 
 /// `berth scan`: the advisories that affect an image's packages, most severe first, each with
 /// the layer that brought the package in.
 pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
-    let (image, inventory, findings) = engine.scan(&a.image)?;
+    let scanners: Vec<String> = if a.secrets {
+        vec!["secret".into()]
+    } else {
+        a.scanners
+            .iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect()
+    };
+    if let Some(bad) = scanners
+        .iter()
+        .find(|s| !matches!(s.as_str(), "vuln" | "secret"))
+    {
+        return Err(crate::Failure::with_code(
+            crate::EXIT_FAILURE,
+            anyhow::anyhow!("unknown scanner {bad:?}: use vuln, secret or both"),
+        ));
+    }
+    let (vulns, secrets) = (
+        scanners.iter().any(|s| s == "vuln"),
+        scanners.iter().any(|s| s == "secret"),
+    );
+    let (image, inventory, findings) = engine.scan(&a.image, vulns, secrets)?;
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
@@ -113,16 +140,18 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         .iter()
         .map(|s| s.trim().to_ascii_uppercase())
         .collect();
+    let shown = |r: berth_scan::severity::Rating| {
+        wanted.is_empty() || wanted.iter().any(|w| w == severity_name(r))
+    };
     let findings: Vec<_> = findings
         .into_iter()
         .filter(|f| !a.ignore_unfixed || f.fixed.is_some())
-        .filter(|f| {
-            wanted.is_empty()
-                || wanted.contains(
-                    &serde_json::to_value(f.severity)
-                        .map_or(String::new(), |v| v.as_str().unwrap_or("").to_owned()),
-                )
-        })
+        .filter(|f| shown(f.severity))
+        .collect();
+    let found_secrets: Vec<_> = inventory
+        .secrets
+        .iter()
+        .filter(|s| shown(s.severity))
         .collect();
     match a.format {
         ScanFormat::Json => {
@@ -133,6 +162,7 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
                 "layers": inventory.layers,
                 "packages": inventory.packages.len(),
                 "vulnerabilities": findings,
+                "secrets": found_secrets,
             });
             println!(
                 "{}",
@@ -154,12 +184,17 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
                 .map(|(s, n)| format!("{}: {n}", severity_name(s.0)))
                 .collect();
             println!(
-                "{} ({os}): {} packages, {} vulnerabilities{}{}",
+                "{} ({os}): {} packages, {} vulnerabilities{}{}{}",
                 a.image,
                 inventory.packages.len(),
                 findings.len(),
                 if summary.is_empty() { "" } else { " — " },
-                summary.join(", ")
+                summary.join(", "),
+                if secrets {
+                    format!("; {} secrets", found_secrets.len())
+                } else {
+                    String::new()
+                }
             );
             if !findings.is_empty() {
                 println!();
@@ -204,9 +239,37 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
                 }
                 crate::format::print_table(&rows).context("writing the table")?;
             }
+            if !found_secrets.is_empty() {
+                println!();
+                let mut rows = vec![
+                    ["SEVERITY", "RULE", "WHERE", "LAYER", "MATCH"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
+                for s in &found_secrets {
+                    let place = if s.line > 0 {
+                        format!("/{}:{}", s.path, s.line)
+                    } else {
+                        s.path.clone()
+                    };
+                    let layer = match s.layer {
+                        Some(l) if s.deleted => format!("#{l} (deleted later)"),
+                        Some(l) => format!("#{l}"),
+                        None => "config".into(),
+                    };
+                    rows.push(vec![
+                        severity_name(s.severity).into(),
+                        s.rule.into(),
+                        place,
+                        layer,
+                        s.redacted.clone(),
+                    ]);
+                }
+                crate::format::print_table(&rows).context("writing the table")?;
+            }
         }
     }
-    if a.exit_code != 0 && !findings.is_empty() {
+    if a.exit_code != 0 && (!findings.is_empty() || !found_secrets.is_empty()) {
         return Err(crate::Failure::silent(a.exit_code));
     }
     Ok(())

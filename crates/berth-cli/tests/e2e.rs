@@ -614,4 +614,24 @@ fn scan_reports_what_the_database_says() {
         "old:11",
     ]);
     assert_eq!(none.status.code(), Some(0), "nothing is rated critical");
+    // Secrets: in the config, shown redacted, selected with --secrets.
+    env.ok(&[
+        "import",
+        "--change",
+        "ENV DB_PASSWORD=correct-horse-battery",
+        tar.to_str().unwrap(),
+        "leaky:1",
+    ]);
+    let table = env.ok(&["scan", "--secrets", "leaky:1"]);
+    assert!(table.contains("0 vulnerabilities; 1 secrets"), "{table}");
+    assert!(
+        table.contains("config:Env DB_PASSWORD") && table.contains("corr****"),
+        "{table}"
+    );
+    assert!(!table.contains("correct-horse-battery"), "{table}");
+    assert!(
+        !env.berth(&["scan", "--scanners", "viruses", "leaky:1"])
+            .status
+            .success()
+    );
 }

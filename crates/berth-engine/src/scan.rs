@@ -13,6 +13,11 @@ impl Engine {
     /// The packages image `name` installs, each with the layer (and its `created_by`) that
     /// brought it in.
     pub fn inventory(&self, name: &str) -> Result<(ImageRecord, Inventory)> {
+        self.read_image(name, false)
+    }
+
+    /// The inventory, and with `secrets` every file and the config searched for secrets.
+    fn read_image(&self, name: &str, secrets: bool) -> Result<(ImageRecord, Inventory)> {
         let image = self.resolve_image(name)?;
         let (_, config) = self.image_config(&image)?;
         // History entries that made a layer, in order, say how each layer was made.
@@ -21,7 +26,11 @@ impl Engine {
             .iter()
             .filter(|h| !h.empty_layer)
             .map(|h| h.created_by.clone());
-        let mut collector = Collector::new();
+        let mut collector = if secrets {
+            Collector::new().with_secrets()
+        } else {
+            Collector::new()
+        };
         for layer in &image.layers {
             let created_by = made_by.next().flatten();
             let name = format!("blob {}", layer.blob_digest);
@@ -33,7 +42,19 @@ impl Engine {
                 .map_err(EngineError::io("read", &name))?;
             collector.add_layer(&layer.diff_id.to_string(), created_by.as_deref(), decoded);
         }
-        Ok((image, collector.finish()))
+        let mut inventory = collector.finish();
+        if secrets {
+            let c = config.config.unwrap_or_default();
+            let labels: Vec<(String, String)> = c.labels.unwrap_or_default().into_iter().collect();
+            let history: Vec<Option<String>> =
+                config.history.into_iter().map(|h| h.created_by).collect();
+            inventory.secrets.extend(berth_scan::secrets::scan_config(
+                &c.env.unwrap_or_default(),
+                &labels,
+                &history,
+            ));
+        }
+        Ok((image, inventory))
     }
 }
 
@@ -43,11 +64,20 @@ impl Engine {
         Ok(VulnDb::open(&self.store.root().join("vulndb"))?)
     }
 
-    /// `berth scan`: the image's packages and the advisories that affect them.
-    pub fn scan(&self, name: &str) -> Result<(ImageRecord, Inventory, Vec<Finding>)> {
-        let (image, inventory) = self.inventory(name)?;
-        let db = self.vulndb()?;
-        let findings = berth_scan::vulndb::find(&inventory, &db)?;
+    /// `berth scan`: the image's packages and, as asked, the advisories that affect them
+    /// (`vulns`) and the secrets in its files and config (`secrets`, in the inventory).
+    pub fn scan(
+        &self,
+        name: &str,
+        vulns: bool,
+        secrets: bool,
+    ) -> Result<(ImageRecord, Inventory, Vec<Finding>)> {
+        let (image, inventory) = self.read_image(name, secrets)?;
+        let findings = if vulns {
+            berth_scan::vulndb::find(&inventory, &self.vulndb()?)?
+        } else {
+            Vec::new()
+        };
         Ok((image, inventory, findings))
     }
 }

@@ -92,6 +92,9 @@ pub struct Inventory {
     pub packages: Vec<Package>,
     /// Files that could not be read, each naming the layer and the path.
     pub warnings: Vec<String>,
+    /// Secrets in the layers' files, when the collector searched for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::secrets::Secret>,
 }
 
 /// What one database file holds.
@@ -104,6 +107,9 @@ enum Found {
 /// Builds an [`Inventory`] from an image's layers, given base first.
 #[derive(Debug, Default)]
 pub struct Collector {
+    /// Whether every file is searched for secrets too.
+    secrets: bool,
+    found_secrets: Vec<crate::secrets::Secret>,
     layers: Vec<Layer>,
     /// What each recognised path holds now, by normalised path.
     files: BTreeMap<String, (usize, Found)>,
@@ -183,6 +189,12 @@ impl Collector {
         Collector::default()
     }
 
+    /// Searches every file (up to [`crate::secrets::MAX_FILE`]) for secrets as well.
+    pub fn with_secrets(mut self) -> Collector {
+        self.secrets = true;
+        self
+    }
+
     /// Reads the next layer's tar stream (uncompressed). A layer that is not a valid tar stops
     /// where it breaks, with a warning; what was read before counts.
     pub fn add_layer(&mut self, diff_id: &str, created_by: Option<&str>, tar: impl Read) {
@@ -220,18 +232,29 @@ impl Collector {
             if meta.kind != berth_archive::EntryKind::File {
                 return Ok(());
             }
-            let Some(db) = database(&path) else {
+            let db = database(&path);
+            let search = self.secrets && meta.size <= crate::secrets::MAX_FILE;
+            if db.is_none() && !search {
                 return Ok(());
-            };
+            }
             let limit = match db {
-                Database::DpkgStatus | Database::ApkInstalled => MAX_DATABASE,
-                _ => MAX_METADATA,
+                Some(Database::DpkgStatus | Database::ApkInstalled) => MAX_DATABASE,
+                Some(_) => MAX_METADATA,
+                None => 0,
             };
             let mut data = Vec::new();
-            if let Err(e) = content.take(limit + 1).read_to_end(&mut data) {
+            let read = limit.max(if search { crate::secrets::MAX_FILE } else { 0 });
+            if let Err(e) = content.take(read + 1).read_to_end(&mut data) {
                 self.warn(index, &path, &format!("cannot be read: {e}"));
                 return Ok(());
             }
+            if search && data.len() as u64 <= crate::secrets::MAX_FILE {
+                self.found_secrets
+                    .extend(crate::secrets::scan_file(&path, &data, index));
+            }
+            let Some(db) = db else {
+                return Ok(());
+            };
             if data.len() as u64 > limit && db != Database::PythonMetadata {
                 self.warn(
                     index,
@@ -262,6 +285,13 @@ impl Collector {
     /// A whiteout: `target` and everything below it, from lower layers, is gone.
     fn delete(&mut self, target: &str, layer: usize) {
         let below = format!("{target}/");
+        for s in &mut self.found_secrets {
+            if s.layer.is_some_and(|l| l < layer)
+                && (s.path == target || s.path.starts_with(&below))
+            {
+                s.deleted = true;
+            }
+        }
         self.files
             .retain(|p, (l, _)| *l >= layer || !(p == target || p.starts_with(&below)));
     }
@@ -273,6 +303,11 @@ impl Collector {
         } else {
             format!("{dir}/")
         };
+        for s in &mut self.found_secrets {
+            if s.layer.is_some_and(|l| l < layer) && s.path.starts_with(&below) {
+                s.deleted = true;
+            }
+        }
         self.files
             .retain(|p, (l, _)| *l >= layer || !p.starts_with(&below));
     }
@@ -333,6 +368,7 @@ impl Collector {
         let mut inv = Inventory {
             layers: self.layers,
             warnings: self.warnings,
+            secrets: self.found_secrets,
             ..Default::default()
         };
         // os-release wins over the fallbacks; /etc over /usr/lib.

@@ -3,11 +3,13 @@
 //! - [`version`]: each ecosystem's version order (dpkg, apk, rpm, SemVer, PEP 440, Maven).
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
+//! - [`secrets`]: credentials in layer files (deleted ones too) and in the image config.
 //! - [`severity`]: CVSS v3.x and v4.0 base scores from vectors, and ratings.
 //! - [`vulndb`]: the local vulnerability database (OSV, Debian, Alpine) and matching.
 
 pub mod inventory;
 pub mod sbom;
+pub mod secrets;
 pub mod severity;
 pub mod version;
 pub mod vulndb;
