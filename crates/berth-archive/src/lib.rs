@@ -22,7 +22,7 @@ pub use apply::{ApplyReport, apply_layer};
 pub use compression::Compression;
 pub use error::ArchiveError;
 pub use read::{HashingReader, TeeReader};
-pub use stream::{EntryKind, EntryMeta, for_each_entry};
+pub use stream::{EntryKind, EntryMeta, for_each_entry, for_each_entry_seekable};
 
 /// Bounds on what a hostile archive may make berth read.
 #[derive(Debug, Clone, Copy)]

@@ -1,4 +1,4 @@
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 
 use crate::{ArchiveError, Limits};
 
@@ -59,14 +59,38 @@ impl Pending {
 pub fn for_each_entry<R: Read>(
     reader: R,
     limits: &Limits,
-    mut f: impl FnMut(&EntryMeta, &mut dyn Read) -> Result<(), ArchiveError>,
+    f: impl FnMut(&EntryMeta, &mut dyn Read) -> Result<(), ArchiveError>,
 ) -> Result<R, ArchiveError> {
     let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|source| ArchiveError::Tar { source })?;
+    walk(entries, limits, f)?;
+    Ok(archive.into_inner())
+}
+
+/// [`for_each_entry`] over a seekable stream (an uncompressed layer file): the contents `f`
+/// does not read are skipped by seeking instead of reading them.
+pub fn for_each_entry_seekable<R: Read + Seek>(
+    reader: R,
+    limits: &Limits,
+    f: impl FnMut(&EntryMeta, &mut dyn Read) -> Result<(), ArchiveError>,
+) -> Result<R, ArchiveError> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries_with_seek()
+        .map_err(|source| ArchiveError::Tar { source })?;
+    walk(entries, limits, f)?;
+    Ok(archive.into_inner())
+}
+
+fn walk<R: Read>(
+    entries: tar::Entries<'_, R>,
+    limits: &Limits,
+    mut f: impl FnMut(&EntryMeta, &mut dyn Read) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
     {
-        let entries = archive
-            .entries()
-            .map_err(|source| ArchiveError::Tar { source })?
-            .raw(true);
+        let entries = entries.raw(true);
         let mut pending = Pending::default();
         for entry in entries {
             let mut entry = entry.map_err(|source| ArchiveError::Tar { source })?;
@@ -137,7 +161,7 @@ pub fn for_each_entry<R: Read>(
             });
         }
     }
-    Ok(archive.into_inner())
+    Ok(())
 }
 
 fn pending_or<'a>(p: &'a Option<Vec<u8>>, raw: &'a [u8]) -> &'a [u8] {

@@ -37,10 +37,16 @@ impl Engine {
             let mut blob = std::io::BufReader::new(self.store.open_blob(&layer.blob_digest)?);
             let compression =
                 Compression::sniff(&mut blob).map_err(EngineError::io("read", &name))?;
-            let decoded = compression
-                .decoder(blob)
-                .map_err(EngineError::io("read", &name))?;
-            collector.add_layer(&layer.diff_id.to_string(), created_by.as_deref(), decoded);
+            let diff_id = layer.diff_id.to_string();
+            if compression == Compression::None {
+                // A plain tar on disk: what the scan does not read is skipped by seeking.
+                collector.add_layer_seekable(&diff_id, created_by.as_deref(), blob);
+            } else {
+                let decoded = compression
+                    .decoder(blob)
+                    .map_err(EngineError::io("read", &name))?;
+                collector.add_layer(&diff_id, created_by.as_deref(), decoded);
+            }
         }
         let mut inventory = collector.finish();
         if secrets {

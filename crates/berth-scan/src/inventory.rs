@@ -198,84 +198,124 @@ impl Collector {
     /// Reads the next layer's tar stream (uncompressed). A layer that is not a valid tar stops
     /// where it breaks, with a warning; what was read before counts.
     pub fn add_layer(&mut self, diff_id: &str, created_by: Option<&str>, tar: impl Read) {
+        let index = self.start_layer(diff_id, created_by);
+        let limits = berth_archive::Limits::default();
+        let result = berth_archive::for_each_entry(tar, &limits, |meta, content| {
+            self.entry(index, meta, content)
+        });
+        self.end_layer(index, diff_id, result.map(drop));
+    }
+
+    /// [`Collector::add_layer`] for an uncompressed layer that can seek: file contents nothing
+    /// needs are skipped without being read.
+    pub fn add_layer_seekable(
+        &mut self,
+        diff_id: &str,
+        created_by: Option<&str>,
+        tar: impl Read + std::io::Seek,
+    ) {
+        let index = self.start_layer(diff_id, created_by);
+        let limits = berth_archive::Limits::default();
+        let result = berth_archive::for_each_entry_seekable(tar, &limits, |meta, content| {
+            self.entry(index, meta, content)
+        });
+        self.end_layer(index, diff_id, result.map(drop));
+    }
+
+    fn start_layer(&mut self, diff_id: &str, created_by: Option<&str>) -> usize {
         let index = self.layers.len();
         self.layers.push(Layer {
             index,
             diff_id: diff_id.to_owned(),
             created_by: created_by.map(str::to_owned),
         });
-        let limits = berth_archive::Limits::default();
-        let result = berth_archive::for_each_entry(tar, &limits, |meta, content| {
-            let path = normalise(&meta.path);
-            let (dir, name) = match path.rsplit_once('/') {
-                Some((d, n)) => (d, n),
-                None => ("", path.as_str()),
-            };
-            if name == ".wh..wh..opq" {
-                self.delete_below(dir, index);
-                return Ok(());
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let target = if dir.is_empty() {
-                    hidden.to_owned()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
-                self.delete(&target, index);
-                return Ok(());
-            }
-            // Whatever this layer puts at a path replaces what lower layers had there.
-            if meta.kind == berth_archive::EntryKind::Dir {
-                return Ok(());
-            }
-            let before = self.files.remove(&path);
-            if meta.kind != berth_archive::EntryKind::File {
-                return Ok(());
-            }
-            let db = database(&path);
-            let search = self.secrets && meta.size <= crate::secrets::MAX_FILE;
-            if db.is_none() && !search {
-                return Ok(());
-            }
-            let limit = match db {
-                Some(Database::DpkgStatus | Database::ApkInstalled) => MAX_DATABASE,
-                Some(_) => MAX_METADATA,
-                None => 0,
-            };
-            let mut data = Vec::new();
-            let read = limit.max(if search { crate::secrets::MAX_FILE } else { 0 });
-            if let Err(e) = content.take(read + 1).read_to_end(&mut data) {
-                self.warn(index, &path, &format!("cannot be read: {e}"));
-                return Ok(());
-            }
-            if search && data.len() as u64 <= crate::secrets::MAX_FILE {
-                self.found_secrets
-                    .extend(crate::secrets::scan_file(&path, &data, index));
-            }
-            let Some(db) = db else {
-                return Ok(());
-            };
-            if data.len() as u64 > limit && db != Database::PythonMetadata {
-                self.warn(
-                    index,
-                    &path,
-                    &format!("is larger than {limit} bytes; skipped"),
-                );
-                return Ok(());
-            }
-            data.truncate(limit as usize);
-            match parse(db, &path, index, &data, before.as_ref().map(|(_, f)| f)) {
-                Ok(found) => {
-                    self.files.insert(path, (index, found));
-                }
-                Err(why) => self.warn(index, &path, &why),
-            }
-            Ok(())
-        });
+        index
+    }
+
+    fn end_layer(
+        &mut self,
+        index: usize,
+        diff_id: &str,
+        result: Result<(), berth_archive::ArchiveError>,
+    ) {
         if let Err(e) = result {
             self.warnings
                 .push(format!("layer {index} ({diff_id}): stopped reading: {e}"));
         }
+    }
+
+    /// One entry of layer `index`.
+    fn entry(
+        &mut self,
+        index: usize,
+        meta: &berth_archive::EntryMeta,
+        content: &mut dyn Read,
+    ) -> Result<(), berth_archive::ArchiveError> {
+        let path = normalise(&meta.path);
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", path.as_str()),
+        };
+        if name == ".wh..wh..opq" {
+            self.delete_below(dir, index);
+            return Ok(());
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            let target = if dir.is_empty() {
+                hidden.to_owned()
+            } else {
+                format!("{dir}/{hidden}")
+            };
+            self.delete(&target, index);
+            return Ok(());
+        }
+        // Whatever this layer puts at a path replaces what lower layers had there.
+        if meta.kind == berth_archive::EntryKind::Dir {
+            return Ok(());
+        }
+        let before = self.files.remove(&path);
+        if meta.kind != berth_archive::EntryKind::File {
+            return Ok(());
+        }
+        let db = database(&path);
+        let search = self.secrets && meta.size <= crate::secrets::MAX_FILE;
+        if db.is_none() && !search {
+            return Ok(());
+        }
+        let limit = match db {
+            Some(Database::DpkgStatus | Database::ApkInstalled) => MAX_DATABASE,
+            Some(_) => MAX_METADATA,
+            None => 0,
+        };
+        let mut data = Vec::new();
+        let read = limit.max(if search { crate::secrets::MAX_FILE } else { 0 });
+        if let Err(e) = content.take(read + 1).read_to_end(&mut data) {
+            self.warn(index, &path, &format!("cannot be read: {e}"));
+            return Ok(());
+        }
+        if search && data.len() as u64 <= crate::secrets::MAX_FILE {
+            self.found_secrets
+                .extend(crate::secrets::scan_file(&path, &data, index));
+        }
+        let Some(db) = db else {
+            return Ok(());
+        };
+        if data.len() as u64 > limit && db != Database::PythonMetadata {
+            self.warn(
+                index,
+                &path,
+                &format!("is larger than {limit} bytes; skipped"),
+            );
+            return Ok(());
+        }
+        data.truncate(limit as usize);
+        match parse(db, &path, index, &data, before.as_ref().map(|(_, f)| f)) {
+            Ok(found) => {
+                self.files.insert(path, (index, found));
+            }
+            Err(why) => self.warn(index, &path, &why),
+        }
+        Ok(())
     }
 
     fn warn(&mut self, layer: usize, path: &str, why: &str) {
