@@ -19,6 +19,8 @@ use serde::Serialize;
 const MAX_DATABASE: u64 = 64 << 20;
 /// Largest per-package metadata file read (METADATA, PKG-INFO, package.json, os-release).
 const MAX_METADATA: u64 = 1 << 20;
+/// Largest executable searched for Go build information.
+const MAX_BINARY: u64 = 256 << 20;
 
 /// Which database a package was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -28,6 +30,8 @@ pub enum Kind {
     Apk,
     Python,
     Npm,
+    /// A Go module (or `stdlib`) a Go binary was built with.
+    Go,
 }
 
 impl Kind {
@@ -38,6 +42,7 @@ impl Kind {
             Kind::Apk => "apk",
             Kind::Python => "pypi",
             Kind::Npm => "npm",
+            Kind::Go => "golang",
         }
     }
 }
@@ -279,7 +284,8 @@ impl Collector {
         }
         let db = database(&path);
         let search = self.secrets && meta.size <= crate::secrets::MAX_FILE;
-        if db.is_none() && !search {
+        let executable = meta.mode & 0o111 != 0 && meta.size >= 64 && meta.size <= MAX_BINARY;
+        if db.is_none() && !search && !executable {
             return Ok(());
         }
         let limit = match db {
@@ -288,7 +294,9 @@ impl Collector {
             None => 0,
         };
         let mut data = Vec::new();
-        let read = limit.max(if search { crate::secrets::MAX_FILE } else { 0 });
+        let read = limit
+            .max(if search { crate::secrets::MAX_FILE } else { 0 })
+            .max(if executable { MAX_BINARY } else { 0 });
         if let Err(e) = content.take(read + 1).read_to_end(&mut data) {
             self.warn(index, &path, &format!("cannot be read: {e}"));
             return Ok(());
@@ -296,6 +304,17 @@ impl Collector {
         if search && data.len() as u64 <= crate::secrets::MAX_FILE {
             self.found_secrets
                 .extend(crate::secrets::scan_file(&path, &data, index));
+        }
+        if executable && crate::gobinary::looks_executable(&data) {
+            match crate::gobinary::parse(&data) {
+                Some(Ok(info)) => {
+                    let packages = go_packages(&info, &path, index);
+                    self.files.insert(path, (index, Found::Packages(packages)));
+                    return Ok(());
+                }
+                Some(Err(why)) => self.warn(index, &path, &why),
+                None => {}
+            }
         }
         let Some(db) = db else {
             return Ok(());
@@ -583,6 +602,53 @@ fn parse_python(text: &str, path: &str, layer: usize) -> Result<Vec<Package>, St
         path: path.to_owned(),
         layer,
     }])
+}
+
+/// `go1.21.5` as the SemVer OSV uses for the standard library: `1.21.5`; `go1.21` is `1.21.0`,
+/// `go1.21rc2` is `1.21.0-rc.2`.
+fn go_semver(go: &str) -> String {
+    let v = go.trim_start_matches("go");
+    let (release, pre) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&v[..i], Some(&v[i..])),
+        None => (v, None),
+    };
+    let mut parts: Vec<&str> = release.split('.').collect();
+    while parts.len() < 3 {
+        parts.push("0");
+    }
+    let mut out = parts.join(".");
+    if let Some(pre) = pre {
+        let digits = pre.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+        let word = &pre[..pre.len() - digits.len()];
+        out.push_str(&format!("-{word}.{digits}"));
+    }
+    out
+}
+
+/// The modules a Go binary names, the standard library among them.
+fn go_packages(info: &crate::gobinary::BuildInfo, path: &str, layer: usize) -> Vec<Package> {
+    let go = |name: &str, version: &str| Package {
+        kind: Kind::Go,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        arch: None,
+        source: None,
+        source_version: None,
+        path: path.to_owned(),
+        layer,
+    };
+    let mut out = Vec::new();
+    if info.go_version.starts_with("go") {
+        out.push(go("stdlib", &go_semver(&info.go_version)));
+    }
+    if let Some((m, v)) = &info.main
+        && v != "(devel)"
+        && !v.is_empty()
+    {
+        out.push(go(m, v));
+    }
+    out.extend(info.deps.iter().map(|(m, v)| go(m, v)));
+    out
 }
 
 /// An installed npm package's package.json: `name` and `version`.

@@ -1,12 +1,14 @@
 //! berth's unprivileged image security analysis. Everything here reads image content as hostile
 //! streams: nothing is mounted or run.
 //! - [`version`]: each ecosystem's version order (dpkg, apk, rpm, SemVer, PEP 440, Maven).
+//! - [`gobinary`]: the module list a Go binary embeds.
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
 //! - [`secrets`]: credentials in layer files (deleted ones too) and in the image config.
 //! - [`severity`]: CVSS v3.x and v4.0 base scores from vectors, and ratings.
 //! - [`vulndb`]: the local vulnerability database (OSV, Debian, Alpine) and matching.
 
+pub mod gobinary;
 pub mod inventory;
 pub mod sbom;
 pub mod secrets;

@@ -45,10 +45,17 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
             Some((scope, n)) if scope.starts_with('@') => (Some(scope.to_owned()), n.to_owned()),
             _ => (None, p.name.clone()),
         },
+        // A Go module path's last element is the name, the rest the namespace.
+        Kind::Go => match p.name.rsplit_once('/') {
+            Some((ns, n)) => (Some(ns.to_owned()), n.to_owned()),
+            None => (None, p.name.clone()),
+        },
     };
     let mut out = format!("pkg:{}/", p.kind.purl_type());
     if let Some(ns) = namespace {
-        out.push_str(&encode(&ns));
+        // Each segment of a namespace is encoded on its own.
+        let segments: Vec<String> = ns.split('/').map(encode).collect();
+        out.push_str(&segments.join("/"));
         out.push('/');
     }
     out.push_str(&encode(&name));

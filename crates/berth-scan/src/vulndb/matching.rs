@@ -95,6 +95,13 @@ fn lookup(p: &Package, inv: &Inventory) -> Option<(String, String, String, Schem
             p.version.clone(),
             Scheme::Semver,
         ),
+        // OSV writes Go module versions without the leading `v`.
+        Kind::Go => (
+            "Go".into(),
+            p.name.clone(),
+            p.version.trim_start_matches('v').to_owned(),
+            Scheme::Semver,
+        ),
     })
 }
 
