@@ -22,7 +22,11 @@ pub enum SbomFormat {
 
 #[derive(Args)]
 pub struct SbomArgs {
-    image: String,
+    #[arg(required_unless_present = "input")]
+    image: Option<String>,
+    /// Read a docker-archive or OCI archive (a plain tar) in place instead of a stored image.
+    #[arg(long, conflicts_with = "image")]
+    input: Option<PathBuf>,
     /// json, cyclonedx or spdx.
     #[arg(long, value_enum, default_value = "json")]
     format: SbomFormat,
@@ -51,14 +55,18 @@ fn uuid() -> anyhow::Result<String> {
 }
 
 pub fn sbom(engine: &Engine, a: &SbomArgs) -> CmdResult {
-    let (image, inventory) = engine.inventory(&a.image)?;
+    let (name, id, inventory) = match (&a.input, &a.image) {
+        (Some(path), _) => engine.inventory_of_archive(path, false)?,
+        (None, Some(image)) => {
+            let (record, inventory) = engine.inventory(image)?;
+            (image.clone(), record.id.to_string(), inventory)
+        }
+        (None, None) => unreachable!("clap requires an image or --input"),
+    };
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
-    let subject = sbom::Subject {
-        name: a.image.clone(),
-        id: image.id.to_string(),
-    };
+    let subject = sbom::Subject { name, id };
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let doc = match a.format {
         SbomFormat::Json => serde_json::to_value(&inventory).context("encoding the inventory")?,
@@ -86,7 +94,11 @@ pub enum ScanFormat {
 
 #[derive(Args)]
 pub struct ScanArgs {
-    image: String,
+    #[arg(required_unless_present = "input")]
+    image: Option<String>,
+    /// Scan a docker-archive or OCI archive (a plain tar) in place, without loading it.
+    #[arg(long, conflicts_with = "image")]
+    input: Option<PathBuf>,
     /// table or json.
     #[arg(long, value_enum, default_value = "table")]
     format: ScanFormat,
@@ -131,7 +143,14 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         scanners.iter().any(|s| s == "vuln"),
         scanners.iter().any(|s| s == "secret"),
     );
-    let (image, inventory, findings) = engine.scan(&a.image, vulns, secrets)?;
+    let (name, id, inventory, findings) = match (&a.input, &a.image) {
+        (Some(path), _) => engine.scan_archive(path, vulns, secrets)?,
+        (None, Some(image)) => {
+            let (record, inventory, findings) = engine.scan(image, vulns, secrets)?;
+            (image.clone(), record.id.to_string(), inventory, findings)
+        }
+        (None, None) => unreachable!("clap requires an image or --input"),
+    };
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
@@ -156,8 +175,8 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
     match a.format {
         ScanFormat::Json => {
             let doc = serde_json::json!({
-                "image": a.image,
-                "id": image.id.to_string(),
+                "image": name,
+                "id": id,
                 "os": inventory.os,
                 "layers": inventory.layers,
                 "packages": inventory.packages.len(),
@@ -185,7 +204,7 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
                 .collect();
             println!(
                 "{} ({os}): {} packages, {} vulnerabilities{}{}{}",
-                a.image,
+                name,
                 inventory.packages.len(),
                 findings.len(),
                 if summary.is_empty() { "" } else { " — " },

@@ -634,4 +634,31 @@ fn scan_reports_what_the_database_says() {
             .status
             .success()
     );
+    // An archive scanned in place: the same findings, and nothing enters the store.
+    let archive = env.path("old.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "old:11"]);
+    let other = Env::new("scan-input");
+    other.ok(&["db", "import", env.path("advisories").to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_str(&other.ok(&[
+        "scan",
+        "--format",
+        "json",
+        "--input",
+        archive.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(json["image"], "old:11");
+    assert_eq!(json["vulnerabilities"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        other.ok(&["images", "-q"]),
+        "",
+        "scan --input loads nothing"
+    );
+    let sbom: serde_json::Value =
+        serde_json::from_str(&other.ok(&["sbom", "--input", archive.to_str().unwrap()])).unwrap();
+    assert_eq!(sbom["packages"].as_array().unwrap().len(), 2);
+    std::fs::write(other.path("junk.tar"), b"not a tar at all").unwrap();
+    let junk = other.berth(&["scan", "--input", other.path("junk.tar").to_str().unwrap()]);
+    assert!(!junk.status.success());
+    assert!(String::from_utf8_lossy(&junk.stderr).contains("junk.tar"));
 }

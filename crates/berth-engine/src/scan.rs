@@ -50,15 +50,7 @@ impl Engine {
         }
         let mut inventory = collector.finish();
         if secrets {
-            let c = config.config.unwrap_or_default();
-            let labels: Vec<(String, String)> = c.labels.unwrap_or_default().into_iter().collect();
-            let history: Vec<Option<String>> =
-                config.history.into_iter().map(|h| h.created_by).collect();
-            inventory.secrets.extend(berth_scan::secrets::scan_config(
-                &c.env.unwrap_or_default(),
-                &labels,
-                &history,
-            ));
+            inventory.secrets.extend(config_secrets(&config));
         }
         Ok((image, inventory))
     }
@@ -85,5 +77,202 @@ impl Engine {
             Vec::new()
         };
         Ok((image, inventory, findings))
+    }
+}
+
+/// Secrets in an image config's Env, Labels and history.
+fn config_secrets(config: &berth_types::image::ImageConfig) -> Vec<berth_scan::secrets::Secret> {
+    let c = config.config.clone().unwrap_or_default();
+    let labels: Vec<(String, String)> = c.labels.unwrap_or_default().into_iter().collect();
+    let history: Vec<Option<String>> = config
+        .history
+        .iter()
+        .map(|h| h.created_by.clone())
+        .collect();
+    berth_scan::secrets::scan_config(&c.env.unwrap_or_default(), &labels, &history)
+}
+
+/// Largest JSON member (manifest, index, config) read from an archive.
+const MAX_ARCHIVE_JSON: u64 = 4 << 20;
+
+/// A tar member: where its contents start and how long they are.
+#[derive(Clone, Copy)]
+struct Member {
+    offset: u64,
+    size: u64,
+}
+
+/// One docker-archive `manifest.json` entry.
+#[derive(serde::Deserialize)]
+struct ArchiveImage {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers", default)]
+    layers: Vec<String>,
+}
+
+impl Engine {
+    /// `berth scan --input` and `berth sbom --input`: the inventory of the first image in a
+    /// docker-archive or OCI archive (a plain tar), read in place: nothing is loaded into the
+    /// store. Returns the image's name (its first tag, or the archive's file name), its ID and
+    /// the inventory.
+    pub fn inventory_of_archive(
+        &self,
+        path: &std::path::Path,
+        secrets: bool,
+    ) -> Result<(String, String, Inventory)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let file = std::fs::File::open(path).map_err(EngineError::io("open", path))?;
+        let mut reader = std::io::BufReader::new(file);
+        if Compression::sniff(&mut reader).map_err(EngineError::io("read", path))?
+            != Compression::None
+        {
+            return Err(EngineError::InvalidArchive(format!(
+                "{}: a compressed archive; scan the uncompressed tar",
+                path.display()
+            )));
+        }
+        // Pass one: where every member is.
+        let mut members = std::collections::HashMap::new();
+        {
+            let mut archive = tar::Archive::new(&mut reader);
+            let not_tar = |e: std::io::Error| {
+                EngineError::InvalidArchive(format!("{}: not a tar archive: {e}", path.display()))
+            };
+            let entries = archive.entries_with_seek().map_err(not_tar)?;
+            for entry in entries {
+                let entry = entry.map_err(not_tar)?;
+                let name = String::from_utf8_lossy(&entry.path_bytes())
+                    .trim_start_matches("./")
+                    .to_owned();
+                members.insert(
+                    name,
+                    Member {
+                        offset: entry.raw_file_position(),
+                        size: entry.size(),
+                    },
+                );
+            }
+        }
+        let mut file = reader.into_inner();
+        let mut read_json = |name: &str| -> Result<Vec<u8>> {
+            let m = members.get(name).copied().ok_or_else(|| {
+                EngineError::InvalidArchive(format!("{}: no {name}", path.display()))
+            })?;
+            if m.size > MAX_ARCHIVE_JSON {
+                return Err(EngineError::InvalidArchive(format!(
+                    "{}: {name} is larger than {MAX_ARCHIVE_JSON} bytes",
+                    path.display()
+                )));
+            }
+            let mut data = Vec::new();
+            file.seek(SeekFrom::Start(m.offset))
+                .and_then(|_| (&mut file).take(m.size).read_to_end(&mut data))
+                .map_err(EngineError::io("read", path))?;
+            Ok(data)
+        };
+        let invalid = |what: &str, e: serde_json::Error| {
+            EngineError::InvalidArchive(format!("{}: {what}: {e}", path.display()))
+        };
+        let blob = |d: &berth_types::Digest| format!("blobs/sha256/{}", d.hex());
+        // docker-archive: manifest.json; OCI: index.json, its first manifest.
+        let (name, config_name, layer_names) = if members.contains_key("manifest.json") {
+            let images: Vec<ArchiveImage> = serde_json::from_slice(&read_json("manifest.json")?)
+                .map_err(|e| invalid("manifest.json", e))?;
+            let first = images.into_iter().next().ok_or_else(|| {
+                EngineError::InvalidArchive(format!(
+                    "{}: manifest.json lists no image",
+                    path.display()
+                ))
+            })?;
+            let name = first.repo_tags.and_then(|t| t.into_iter().next());
+            (name, first.config, first.layers)
+        } else {
+            let index: berth_types::image::Index =
+                serde_json::from_slice(&read_json("index.json")?)
+                    .map_err(|e| invalid("index.json", e))?;
+            let desc = index.manifests.first().ok_or_else(|| {
+                EngineError::InvalidArchive(format!(
+                    "{}: index.json lists no manifest",
+                    path.display()
+                ))
+            })?;
+            let name = desc
+                .annotations
+                .get("org.opencontainers.image.ref.name")
+                .cloned();
+            let manifest: berth_types::image::Manifest =
+                serde_json::from_slice(&read_json(&blob(&desc.digest))?)
+                    .map_err(|e| invalid("the image manifest", e))?;
+            let layers = manifest.layers.iter().map(|l| blob(&l.digest)).collect();
+            (name, blob(&manifest.config.digest), layers)
+        };
+        let config_raw = read_json(&config_name)?;
+        let config: berth_types::image::ImageConfig =
+            serde_json::from_slice(&config_raw).map_err(|e| invalid("the image config", e))?;
+        let id = berth_types::Digest::of(&config_raw).to_string();
+        let mut made_by = config
+            .history
+            .iter()
+            .filter(|h| !h.empty_layer)
+            .map(|h| h.created_by.clone());
+        let mut collector = if secrets {
+            Collector::new().with_secrets()
+        } else {
+            Collector::new()
+        };
+        for (i, layer) in layer_names.iter().enumerate() {
+            let m = members
+                .get(layer.trim_start_matches("./"))
+                .copied()
+                .ok_or_else(|| {
+                    EngineError::InvalidArchive(format!("{}: no layer {layer}", path.display()))
+                })?;
+            file.seek(SeekFrom::Start(m.offset))
+                .map_err(EngineError::io("read", path))?;
+            let mut member = std::io::BufReader::new((&mut file).take(m.size));
+            let compression =
+                Compression::sniff(&mut member).map_err(EngineError::io("read", path))?;
+            let decoded = compression
+                .decoder(member)
+                .map_err(EngineError::io("read", path))?;
+            let diff_id = config
+                .rootfs
+                .diff_ids
+                .get(i)
+                .map_or_else(|| layer.clone(), ToString::to_string);
+            collector.add_layer(&diff_id, made_by.next().flatten().as_deref(), decoded);
+        }
+        let mut inventory = collector.finish();
+        if secrets {
+            inventory.secrets.extend(config_secrets(&config));
+        }
+        let name = name.unwrap_or_else(|| {
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        });
+        Ok((name, id, inventory))
+    }
+}
+
+impl Engine {
+    /// `berth scan --input ARCHIVE`: [`Engine::scan`] for an archive read in place.
+    pub fn scan_archive(
+        &self,
+        path: &std::path::Path,
+        vulns: bool,
+        secrets: bool,
+    ) -> Result<(String, String, Inventory, Vec<Finding>)> {
+        let (name, id, inventory) = self.inventory_of_archive(path, secrets)?;
+        let findings = if vulns {
+            berth_scan::vulndb::find(&inventory, &self.vulndb()?)?
+        } else {
+            Vec::new()
+        };
+        Ok((name, id, inventory, findings))
     }
 }
