@@ -662,3 +662,91 @@ fn scan_reports_what_the_database_says() {
     assert!(!junk.status.success());
     assert!(String::from_utf8_lossy(&junk.stderr).contains("junk.tar"));
 }
+
+/// The SBOMs validate with the formats' own tools: CycloneDX 1.5 with cyclonedx-python-lib's
+/// strict JSON schema validator, SPDX 2.3 with spdx-tools (both from PyPI; scripts/test.sh
+/// installs them).
+#[test]
+fn sboms_validate_with_the_formats_own_tools() {
+    let have = |module: &str| {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !have("cyclonedx.validation.json") || !have("spdx_tools") {
+        eprintln!("cyclonedx-python-lib or spdx-tools is not installed; run scripts/test.sh");
+        return;
+    }
+    let env = Env::new("sbomvalid");
+    let mut b = tar::Builder::new(Vec::new());
+    let files: [(&str, &[u8]); 4] = [
+        ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n"),
+        (
+            "var/lib/dpkg/status",
+            b"Package: libssl3\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\n",
+        ),
+        (
+            "usr/lib/python3/dist-packages/Foo_Bar-1.0.dist-info/METADATA",
+            b"Name: Foo_Bar\nVersion: 1.0\n",
+        ),
+        (
+            "n/node_modules/@types/node/package.json",
+            br#"{"name":"@types/node","version":"20.1.0"}"#,
+        ),
+    ];
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let tar = env.path("root.tar");
+    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    env.ok(&["import", tar.to_str().unwrap(), "valid:1"]);
+    let cdx = env.path("bom.cdx.json");
+    let spdx = env.path("bom.spdx.json");
+    env.ok(&[
+        "sbom",
+        "--format",
+        "cyclonedx",
+        "-o",
+        cdx.to_str().unwrap(),
+        "valid:1",
+    ]);
+    env.ok(&[
+        "sbom",
+        "--format",
+        "spdx",
+        "-o",
+        spdx.to_str().unwrap(),
+        "valid:1",
+    ]);
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerr = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(err or '')\nsys.exit(1 if err else 0)",
+            cdx.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "CycloneDX: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import sys\nfrom spdx_tools.spdx.parser.parse_anything import parse_file\nfrom spdx_tools.spdx.validation.document_validator import validate_full_spdx_document\nmsgs = validate_full_spdx_document(parse_file(sys.argv[1]))\nprint(msgs)\nsys.exit(1 if msgs else 0)",
+            spdx.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "SPDX: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
