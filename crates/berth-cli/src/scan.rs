@@ -117,6 +117,44 @@ pub struct ScanArgs {
     /// Look for secrets only (the same as --scanners secret).
     #[arg(long, conflicts_with = "scanners")]
     secrets: bool,
+    /// Findings to leave out: one advisory id, alias or secret rule per line, optionally with
+    /// `exp:YYYY-MM-DD` (ignored until then) and a `# reason`.
+    #[arg(long)]
+    ignore_file: Option<PathBuf>,
+}
+
+/// One line of an ignore file.
+#[derive(Debug, PartialEq)]
+struct Ignore {
+    id: String,
+    /// Until when (`YYYY-MM-DD`, inclusive) the entry holds; `None` for always.
+    until: Option<chrono::NaiveDate>,
+}
+
+/// Reads an ignore file: `ID [exp:YYYY-MM-DD] [# reason]` lines; blank lines and comments are
+/// skipped. A malformed date is an error naming the line.
+fn read_ignores(text: &str) -> anyhow::Result<Vec<Ignore>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        let Some(id) = words.next() else { continue };
+        let mut until = None;
+        for w in words {
+            let date = w
+                .strip_prefix("exp:")
+                .ok_or_else(|| anyhow::anyhow!("ignore file line {}: unexpected {w:?}", i + 1))?;
+            until = Some(
+                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                    .with_context(|| format!("ignore file line {}: bad date {date:?}", i + 1))?,
+            );
+        }
+        out.push(Ignore {
+            id: id.to_owned(),
+            until,
+        });
+    }
+    Ok(out)
 }
 
 /// `berth scan`: the advisories that affect an image's packages, most severe first, each with
@@ -159,6 +197,18 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         .iter()
         .map(|s| s.trim().to_ascii_uppercase())
         .collect();
+    let ignores = match &a.ignore_file {
+        Some(p) => read_ignores(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => Vec::new(),
+    };
+    let today = chrono::Utc::now().date_naive();
+    let ignored = |ids: &[&str]| {
+        ignores
+            .iter()
+            .any(|i| ids.contains(&i.id.as_str()) && i.until.is_none_or(|d| today <= d))
+    };
     let shown = |r: berth_scan::severity::Rating| {
         wanted.is_empty() || wanted.iter().any(|w| w == severity_name(r))
     };
@@ -166,11 +216,17 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         .into_iter()
         .filter(|f| !a.ignore_unfixed || f.fixed.is_some())
         .filter(|f| shown(f.severity))
+        .filter(|f| {
+            let mut ids = vec![f.id.as_str()];
+            ids.extend(f.aliases.iter().map(String::as_str));
+            !ignored(&ids)
+        })
         .collect();
     let found_secrets: Vec<_> = inventory
         .secrets
         .iter()
         .filter(|s| shown(s.severity))
+        .filter(|s| !ignored(&[s.rule]))
         .collect();
     match a.format {
         ScanFormat::Json => {
@@ -358,4 +414,31 @@ pub fn db(engine: &Engine, cmd: &DbCommand) -> CmdResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_files_take_ids_dates_and_reasons() {
+        let text = "# accepted risks\nCVE-2023-1 exp:2030-01-31 # no fix upstream\n\nprivate-key\n";
+        let got = read_ignores(text).unwrap();
+        assert_eq!(
+            got,
+            [
+                Ignore {
+                    id: "CVE-2023-1".into(),
+                    until: chrono::NaiveDate::from_ymd_opt(2030, 1, 31),
+                },
+                Ignore {
+                    id: "private-key".into(),
+                    until: None,
+                },
+            ]
+        );
+        let bad = read_ignores("CVE-1 exp:2030-13-01\n").unwrap_err();
+        assert!(format!("{bad:#}").contains("line 1"), "{bad:#}");
+        assert!(read_ignores("CVE-1 until-tomorrow\n").is_err());
+    }
 }

@@ -661,6 +661,26 @@ fn scan_reports_what_the_database_says() {
     let junk = other.berth(&["scan", "--input", other.path("junk.tar").to_str().unwrap()]);
     assert!(!junk.status.success());
     assert!(String::from_utf8_lossy(&junk.stderr).contains("junk.tar"));
+    // An ignore file: by alias, with an expiry date in the future; an expired entry holds no more.
+    let ignore = env.path("ignore");
+    std::fs::write(&ignore, "CVE-2022-24963 exp:2999-12-31 # waiting for the backport\nDSA-5000-1 exp:2000-01-01\nconfig-secret\n").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "scan",
+        "--format",
+        "json",
+        "--ignore-file",
+        ignore.to_str().unwrap(),
+        "leaky:1",
+    ]))
+    .unwrap();
+    let ids: Vec<&str> = json["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["DSA-5000-1"]);
+    assert_eq!(json["secrets"].as_array().unwrap().len(), 0);
 }
 
 /// The SBOMs validate with the formats' own tools: CycloneDX 1.5 with cyclonedx-python-lib's
