@@ -271,6 +271,18 @@ fn sha256(data: &[u8]) -> String {
     berth_types::Digest::of(data).hex()
 }
 
+/// A root filesystem tar of regular files.
+fn files_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
 fn raw_tar(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, kind, link) in entries {
@@ -489,7 +501,6 @@ fn concurrent_loads_tags_and_removals_keep_the_store_consistent() {
 #[test]
 fn sbom_lists_the_packages_an_image_installs() {
     let env = Env::new("sbom");
-    let mut b = tar::Builder::new(Vec::new());
     let files: [(&str, &[u8]); 3] = [
         ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n"),
         (
@@ -501,14 +512,9 @@ fn sbom_lists_the_packages_an_image_installs() {
             b"Metadata-Version: 2.1\nName: urllib3\nVersion: 1.26.12\n",
         ),
     ];
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, data).unwrap();
-    }
+    let root = files_tar(&files);
     let tar = env.path("root.tar");
-    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    std::fs::write(&tar, &root).unwrap();
     env.ok(&["import", tar.to_str().unwrap(), "pkgs:1"]);
     let inv: serde_json::Value = serde_json::from_str(&env.ok(&["sbom", "pkgs:1"])).unwrap();
     assert_eq!(inv["os"]["id"], "debian");
@@ -571,20 +577,14 @@ fn scan_reports_what_the_database_says() {
     let out = env.ok(&["db", "import", env.path("advisories").to_str().unwrap()]);
     assert!(out.contains("imported 2 advisories from 1 files"), "{out}");
     assert!(env.ok(&["db", "status"]).contains("debian:DSA"));
-    let mut b = tar::Builder::new(Vec::new());
     let status: &[u8] = b"Package: libapr1\nStatus: install ok installed\nVersion: 1.7.0-6+deb11u1\nSource: apr\n\n\
         Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.11.dfsg-2+deb11u2\nSource: zlib\n";
-    for (path, data) in [
+    let root = files_tar(&[
         ("etc/os-release", &b"ID=debian\nVERSION_ID=\"11\"\n"[..]),
         ("var/lib/dpkg/status", status),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, data).unwrap();
-    }
+    ]);
     let tar = env.path("root.tar");
-    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    std::fs::write(&tar, &root).unwrap();
     env.ok(&["import", tar.to_str().unwrap(), "old:11"]);
     let table = env.ok(&["scan", "old:11"]);
     assert!(table.contains("2 vulnerabilities"), "{table}");
@@ -699,7 +699,6 @@ fn sboms_validate_with_the_formats_own_tools() {
         return;
     }
     let env = Env::new("sbomvalid");
-    let mut b = tar::Builder::new(Vec::new());
     let files: [(&str, &[u8]); 4] = [
         ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n"),
         (
@@ -715,14 +714,9 @@ fn sboms_validate_with_the_formats_own_tools() {
             br#"{"name":"@types/node","version":"20.1.0"}"#,
         ),
     ];
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, data).unwrap();
-    }
+    let root = files_tar(&files);
     let tar = env.path("root.tar");
-    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    std::fs::write(&tar, &root).unwrap();
     env.ok(&["import", tar.to_str().unwrap(), "valid:1"]);
     let cdx = env.path("bom.cdx.json");
     let spdx = env.path("bom.spdx.json");

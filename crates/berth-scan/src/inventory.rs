@@ -651,6 +651,24 @@ fn go_packages(info: &crate::gobinary::BuildInfo, path: &str, layer: usize) -> V
     out
 }
 
+/// PEP 503's normalised project name.
+pub fn normalise_pypi(name: &str) -> String {
+    let mut out = String::new();
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
 /// An installed npm package's package.json: `name` and `version`.
 fn parse_npm(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, String> {
     #[derive(serde::Deserialize)]

@@ -40,7 +40,7 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
             p.name.clone(),
         ),
         // PyPI names are normalised: lower case, runs of `-_.` become `-`.
-        Kind::Python => (None, normalise_python(&p.name)),
+        Kind::Python => (None, crate::inventory::normalise_pypi(&p.name)),
         Kind::Npm => match p.name.split_once('/') {
             Some((scope, n)) if scope.starts_with('@') => (Some(scope.to_owned()), n.to_owned()),
             _ => (None, p.name.clone()),
@@ -82,23 +82,6 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
         qualifiers.sort();
         out.push('?');
         out.push_str(&qualifiers.join("&"));
-    }
-    out
-}
-
-fn normalise_python(name: &str) -> String {
-    let mut out = String::new();
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.extend(c.to_lowercase());
-        }
     }
     out
 }

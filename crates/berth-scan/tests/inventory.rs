@@ -6,25 +6,8 @@ use std::collections::BTreeSet;
 use berth_scan::inventory::{Collector, Inventory, Kind};
 use berth_scan::sbom;
 
-/// A layer tar with `files` (path, contents); a path ending in `/` is a directory.
-fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        if path.ends_with('/') {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_size(0);
-            h.set_mode(0o755);
-            b.append_data(&mut h, path, &[][..]).unwrap();
-        } else {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, path, *data).unwrap();
-        }
-    }
-    b.into_inner().unwrap()
-}
+mod common;
+use common::{go_binary, layer, layer_with_modes};
 
 fn collect(layers: &[Vec<u8>]) -> Inventory {
     let mut c = Collector::new();
@@ -288,51 +271,17 @@ fn sboms_carry_purls_and_layers() {
     );
 }
 
-/// The build information layout the Go linker writes (1.18 and later), around junk.
-fn go_binary(go: &str, modinfo: &str) -> Vec<u8> {
-    fn put(out: &mut Vec<u8>, s: &[u8]) {
-        let mut n = s.len();
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            out.push(if n > 0 { b | 0x80 } else { b });
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(s);
-    }
-    let mut out = b"\x7fELF\x02\x01\x01\0".to_vec();
-    out.resize(4096, 0);
-    out.extend_from_slice(b"\xff Go buildinf:");
-    out.extend([8, 2]);
-    out.resize(out.len() + 16, 0);
-    put(&mut out, go.as_bytes());
-    put(
-        &mut out,
-        &[&[0x30u8; 16][..], modinfo.as_bytes(), &[0xf9u8; 16][..]].concat(),
-    );
-    out.resize(out.len() + 4096, 0);
-    out
-}
-
 #[test]
 fn go_binaries_list_their_modules() {
     let bin = go_binary(
         "go1.20.4",
         "path\texample.com/tool\nmod\texample.com/tool\tv1.2.0\th1:a=\ndep\tgolang.org/x/net\tv0.7.0\th1:b=\n",
     );
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, mode, data) in [
+    let layer = layer_with_modes(&[
         ("usr/local/bin/tool", 0o755, &bin[..]),
         ("usr/share/tool.data", 0o644, &bin[..]),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        b.append_data(&mut h, path, data).unwrap();
-    }
-    let inv = collect(&[b.into_inner().unwrap()]);
+    ]);
+    let inv = collect(&[layer]);
     let go: Vec<(String, String, String)> = inv
         .packages
         .iter()

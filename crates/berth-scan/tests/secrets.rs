@@ -4,15 +4,11 @@
 use berth_scan::inventory::{Collector, Inventory};
 use berth_scan::secrets::scan_config;
 
+mod common;
+
 fn layer(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, &data[..]).unwrap();
-    }
-    b.into_inner().unwrap()
+    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (*p, &d[..])).collect();
+    common::layer(&borrowed)
 }
 
 fn scan(layers: &[Vec<u8>]) -> Inventory {

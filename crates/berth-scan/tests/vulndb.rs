@@ -7,16 +7,8 @@ use std::path::{Path, PathBuf};
 use berth_scan::inventory::{Collector, Inventory};
 use berth_scan::vulndb::{VulnDb, find};
 
-fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
+mod common;
+use common::{go_binary, layer, layer_with_modes};
 
 fn inventory(files: &[(&str, &[u8])]) -> Inventory {
     let mut c = Collector::new();
@@ -338,14 +330,10 @@ fn go_modules_match_real_go_advisories() {
         }
         let id = record["id"].as_str().unwrap();
         for (version, expect) in [(introduced, true), (fixed, false)] {
-            let mut b = tar::Builder::new(Vec::new());
             let bin = go_binary_with(module, &format!("v{version}"));
-            let mut h = tar::Header::new_gnu();
-            h.set_size(bin.len() as u64);
-            h.set_mode(0o755);
-            b.append_data(&mut h, "app", &bin[..]).unwrap();
+            let tar = layer_with_modes(&[("app", 0o755, &bin[..])]);
             let mut c = Collector::new();
-            c.add_layer("sha256:0", None, &b.into_inner().unwrap()[..]);
+            c.add_layer("sha256:0", None, &tar[..]);
             let inv = c.finish();
             let ids: Vec<String> = find(&inv, &db).unwrap().into_iter().map(|f| f.id).collect();
             assert_eq!(
@@ -361,26 +349,8 @@ fn go_modules_match_real_go_advisories() {
 }
 
 fn go_binary_with(module: &str, version: &str) -> Vec<u8> {
-    let modinfo = format!("path\tapp\nmod\tapp\t(devel)\t\ndep\t{module}\t{version}\th1:x=\n");
-    let mut out = b"\x7fELF\x02\x01\x01\0".to_vec();
-    out.resize(256, 0);
-    out.extend_from_slice(b"\xff Go buildinf:");
-    out.extend([8, 2]);
-    out.resize(out.len() + 16, 0);
-    for s in [
-        &b"go1.22.0"[..],
-        &[&[0x30u8; 16][..], modinfo.as_bytes(), &[0xf9u8; 16][..]].concat(),
-    ] {
-        let mut n = s.len();
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            out.push(if n > 0 { b | 0x80 } else { b });
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(s);
-    }
-    out
+    go_binary(
+        "go1.22.0",
+        &format!("path\tapp\nmod\tapp\t(devel)\t\ndep\t{module}\t{version}\th1:x=\n"),
+    )
 }

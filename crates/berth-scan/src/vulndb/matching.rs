@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::store::{DbError, VulnDb};
 use super::{Advisory, Affected, Event, Range};
-use crate::inventory::{Inventory, Kind, Package};
+use crate::inventory::{Inventory, Kind, Package, normalise_pypi};
 use crate::severity::{self, Rating};
 use crate::version::{Scheme, compare};
 
@@ -36,24 +36,6 @@ pub struct Finding {
     pub layer: usize,
     /// The package database it was found in.
     pub path: String,
-}
-
-/// PEP 503's normalised project name.
-pub fn normalise_pypi(name: &str) -> String {
-    let mut out = String::new();
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
 }
 
 /// The ecosystem, advisory package name, version and order under which `p` is looked up.
