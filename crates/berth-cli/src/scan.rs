@@ -90,6 +90,10 @@ pub fn sbom(engine: &Engine, a: &SbomArgs) -> CmdResult {
 pub enum ScanFormat {
     Table,
     Json,
+    /// SARIF 2.1.0, as GitHub code scanning reads it.
+    Sarif,
+    /// CycloneDX 1.5: the SBOM with its vulnerabilities.
+    Cyclonedx,
 }
 
 #[derive(Args)]
@@ -99,7 +103,7 @@ pub struct ScanArgs {
     /// Scan a docker-archive or OCI archive (a plain tar) in place, without loading it.
     #[arg(long, conflicts_with = "image")]
     input: Option<PathBuf>,
-    /// table or json.
+    /// table, json, sarif or cyclonedx.
     #[arg(long, value_enum, default_value = "table")]
     format: ScanFormat,
     /// Report only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).
@@ -229,6 +233,26 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         .filter(|s| !ignored(&[s.rule]))
         .collect();
     match a.format {
+        ScanFormat::Sarif => {
+            let doc = berth_scan::report::sarif(&inventory, &findings, &found_secrets);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).context("encoding the report")?
+            );
+        }
+        ScanFormat::Cyclonedx => {
+            let subject = sbom::Subject {
+                name: name.clone(),
+                id: id.clone(),
+            };
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let doc =
+                berth_scan::report::cyclonedx(&inventory, &subject, &findings, &uuid()?, &now);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).context("encoding the report")?
+            );
+        }
         ScanFormat::Json => {
             let doc = serde_json::json!({
                 "image": name,

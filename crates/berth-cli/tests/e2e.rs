@@ -603,6 +603,27 @@ fn scan_reports_what_the_database_says() {
         .map(|v| v["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["DSA-5370-1"], "the unfixed zlib advisory is left out");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&env.ok(&["scan", "--format", "sarif", "old:11"])).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        let rule = &run["tool"]["driver"]["rules"][r["ruleIndex"].as_u64().unwrap() as usize];
+        assert_eq!(rule["id"], r["ruleId"]);
+        assert!(
+            rule["properties"]["security-severity"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .is_ok()
+        );
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "var/lib/dpkg/status"
+        );
+    }
     let gated = env.berth(&["scan", "--exit-code", "3", "old:11"]);
     assert_eq!(gated.status.code(), Some(3));
     let none = env.berth(&[
@@ -718,6 +739,14 @@ fn sboms_validate_with_the_formats_own_tools() {
     let tar = env.path("root.tar");
     std::fs::write(&tar, &root).unwrap();
     env.ok(&["import", tar.to_str().unwrap(), "valid:1"]);
+    let dsa = env.path("advisories/DSA");
+    std::fs::create_dir_all(&dsa).unwrap();
+    std::fs::write(
+        dsa.join("list"),
+        "[03 Sep 2024] DSA-5764-1 openssl - security update\n\t{CVE-2024-5535 CVE-2024-6119}\n\t[bookworm] - openssl 3.0.14-1~deb12u2\n",
+    )
+    .unwrap();
+    env.ok(&["db", "import", env.path("advisories").to_str().unwrap()]);
     let cdx = env.path("bom.cdx.json");
     let spdx = env.path("bom.spdx.json");
     env.ok(&[
@@ -736,19 +765,31 @@ fn sboms_validate_with_the_formats_own_tools() {
         spdx.to_str().unwrap(),
         "valid:1",
     ]);
-    let check = Command::new("python3")
-        .args([
-            "-c",
-            "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerr = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(err or '')\nsys.exit(1 if err else 0)",
-            cdx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "CycloneDX: {}",
-        String::from_utf8_lossy(&check.stdout)
+    // The scan as CycloneDX: the SBOM with its vulnerabilities, valid too.
+    let vex = env.path("scan.cdx.json");
+    std::fs::write(&vex, env.ok(&["scan", "--format", "cyclonedx", "valid:1"])).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&vex).unwrap()).unwrap();
+    assert_eq!(doc["vulnerabilities"][0]["id"], "DSA-5764-1");
+    assert_eq!(
+        doc["vulnerabilities"][0]["affects"][0]["ref"],
+        doc["components"][0]["bom-ref"]
     );
+    for file in [&cdx, &vex] {
+        let check = Command::new("python3")
+            .args([
+                "-c",
+                "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerr = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(err or '')\nsys.exit(1 if err else 0)",
+                file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "CycloneDX {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
     let check = Command::new("python3")
         .args([
             "-c",

@@ -3,6 +3,7 @@
 //! - [`version`]: each ecosystem's version order (dpkg, apk, rpm, SemVer, PEP 440, Maven).
 //! - [`gobinary`]: the module list a Go binary embeds.
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
+//! - [`report`]: scan results as SARIF 2.1.0 or CycloneDX 1.5 with vulnerabilities.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
 //! - [`secrets`]: credentials in layer files (deleted ones too) and in the image config.
 //! - [`severity`]: CVSS v3.x and v4.0 base scores from vectors, and ratings.
@@ -10,6 +11,7 @@
 
 pub mod gobinary;
 pub mod inventory;
+pub mod report;
 pub mod sbom;
 pub mod secrets;
 pub mod severity;

@@ -97,16 +97,33 @@ fn layer_properties(p: &Package, inv: &Inventory) -> Vec<Value> {
     props
 }
 
-/// CycloneDX 1.5 JSON.
-pub fn cyclonedx(inv: &Inventory, subject: &Subject, serial: &str, timestamp: &str) -> Value {
-    let components: Vec<Value> = inv
-        .packages
+/// Each package's CycloneDX `bom-ref`: its purl, with `#N` added where the same package is
+/// found more than once (in two places), since references must be unique.
+pub fn bom_refs(inv: &Inventory) -> Vec<String> {
+    let mut seen = std::collections::HashMap::new();
+    inv.packages
         .iter()
         .map(|p| {
             let purl = purl(p, inv);
+            let n = seen.entry(purl.clone()).or_insert(0usize);
+            *n += 1;
+            if *n == 1 { purl } else { format!("{purl}#{n}") }
+        })
+        .collect()
+}
+
+/// CycloneDX 1.5 JSON.
+pub fn cyclonedx(inv: &Inventory, subject: &Subject, serial: &str, timestamp: &str) -> Value {
+    let refs = bom_refs(inv);
+    let components: Vec<Value> = inv
+        .packages
+        .iter()
+        .zip(&refs)
+        .map(|(p, bom_ref)| {
+            let purl = purl(p, inv);
             json!({
                 "type": "library",
-                "bom-ref": purl,
+                "bom-ref": bom_ref,
                 "name": p.name,
                 "version": p.version,
                 "purl": purl,

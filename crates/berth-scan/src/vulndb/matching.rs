@@ -36,6 +36,8 @@ pub struct Finding {
     pub layer: usize,
     /// The package database it was found in.
     pub path: String,
+    /// The package's URL, as the SBOM names it.
+    pub purl: String,
 }
 
 /// The ecosystem, advisory package name, version and order under which `p` is looked up.
@@ -241,6 +243,7 @@ pub fn find(inv: &Inventory, db: &VulnDb) -> Result<Vec<Finding>, DbError> {
                 cvss,
                 layer: p.layer,
                 path: p.path.clone(),
+                purl: crate::sbom::purl(p, inv),
             });
         }
     }
