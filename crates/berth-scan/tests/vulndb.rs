@@ -354,3 +354,65 @@ fn go_binary_with(module: &str, version: &str) -> Vec<u8> {
         &format!("path\tapp\nmod\tapp\t(devel)\t\ndep\t{module}\t{version}\th1:x=\n"),
     )
 }
+
+/// Alpine 3.10 with packages at versions Alpine's real secdb names: each package installed at
+/// the oldest fixing version it lists gets every CVE fixed later (apk's order, itself checked
+/// against apk-tools' vectors) and none fixed at that version or before.
+#[test]
+fn alpine_packages_match_the_real_secdb() {
+    let Some(data) = shared() else {
+        return;
+    };
+    use berth_scan::version::{Scheme, compare};
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = VulnDb::open(dir.path()).unwrap();
+    let secdb = data.join("alpine/secdb/v3.10/main.yaml");
+    db.import(std::slice::from_ref(&secdb)).unwrap();
+    // package -> [(fixed version, CVE)], read here with a plain line walk of the file.
+    let text = std::fs::read_to_string(&secdb).unwrap();
+    let mut fixes: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let (mut package, mut version) = (String::new(), String::new());
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(n) = t.strip_prefix("name: ") {
+            package = n.to_owned();
+        } else if let Some(id) = t.strip_prefix("- ").filter(|i| i.starts_with("CVE-")) {
+            fixes.entry(package.clone()).or_default().push((
+                version.clone(),
+                id.split_whitespace().next().unwrap().to_owned(),
+            ));
+        } else if let Some(v) = t.strip_suffix(':').filter(|v| !v.contains(' ')) {
+            version = v.trim_matches('"').to_owned();
+        }
+    }
+    let mut installed = String::new();
+    let mut expected = BTreeSet::new();
+    for (package, list) in fixes.iter().filter(|(_, l)| l.len() >= 3).take(25) {
+        let oldest = list
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .filter(|v| *v != "0")
+            .min_by(|a, b| compare(Scheme::Apk, a, b))
+            .unwrap();
+        installed.push_str(&format!("P:{package}\nV:{oldest}\no:{package}\n\n"));
+        for (v, id) in list {
+            if v != "0" && compare(Scheme::Apk, oldest, v) == std::cmp::Ordering::Less {
+                expected.insert((package.clone(), id.clone()));
+            }
+        }
+    }
+    assert!(expected.len() > 25);
+    let inv = inventory(&[
+        ("etc/os-release", b"ID=alpine\nVERSION_ID=3.10.9\n"),
+        ("lib/apk/db/installed", installed.as_bytes()),
+    ]);
+    let got: BTreeSet<(String, String)> = find(&inv, &db)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.package, f.id))
+        .collect();
+    assert_eq!(
+        got.symmetric_difference(&expected).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new()
+    );
+}
