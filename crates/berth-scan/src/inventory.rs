@@ -32,6 +32,8 @@ pub enum Kind {
     Npm,
     /// A Go module (or `stdlib`) a Go binary was built with.
     Go,
+    /// A crate from crates.io, in an auditable Rust binary or a Cargo.lock.
+    Cargo,
 }
 
 impl Kind {
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Python => "pypi",
             Kind::Npm => "npm",
             Kind::Go => "golang",
+            Kind::Cargo => "cargo",
         }
     }
 }
@@ -145,6 +148,7 @@ enum Database {
     ApkInstalled,
     PythonMetadata,
     Npm,
+    CargoLock,
     OsRelease,
     DebianVersion,
     AlpineRelease,
@@ -172,6 +176,7 @@ fn database(path: &str) -> Option<Database> {
         p if p.ends_with("/package.json") && is_npm_package_dir(&p[..p.len() - 13]) => {
             Database::Npm
         }
+        p if p == "Cargo.lock" || p.ends_with("/Cargo.lock") => Database::CargoLock,
         _ => return None,
     })
 }
@@ -289,7 +294,9 @@ impl Collector {
             return Ok(());
         }
         let limit = match db {
-            Some(Database::DpkgStatus | Database::ApkInstalled) => MAX_DATABASE,
+            Some(Database::DpkgStatus | Database::ApkInstalled | Database::CargoLock) => {
+                MAX_DATABASE
+            }
             Some(_) => MAX_METADATA,
             None => 0,
         };
@@ -309,6 +316,15 @@ impl Collector {
             match crate::gobinary::parse(&data) {
                 Some(Ok(info)) => {
                     let packages = go_packages(&info, &path, index);
+                    self.files.insert(path, (index, Found::Packages(packages)));
+                    return Ok(());
+                }
+                Some(Err(why)) => self.warn(index, &path, &why),
+                None => {}
+            }
+            match crate::rust::auditable(&data) {
+                Some(Ok(crates)) => {
+                    let packages = cargo_packages(&crates, &path, index);
                     self.files.insert(path, (index, Found::Packages(packages)));
                     return Ok(());
                 }
@@ -401,6 +417,7 @@ fn parse(
         Database::ApkInstalled => parse_apk(&text, path, layer)?,
         Database::PythonMetadata => parse_python(&text, path, layer)?,
         Database::Npm => parse_npm(data, path, layer)?,
+        Database::CargoLock => cargo_packages(&crate::rust::cargo_lock(&text), path, layer),
     };
     // A database rewritten by this layer keeps the attribution of packages it already had.
     let packages = match before {
@@ -625,6 +642,24 @@ fn go_semver(go: &str) -> String {
     out
 }
 
+/// The crates.io crates among `crates` (local and git crates have no advisories to match).
+fn cargo_packages(crates: &[crate::rust::Crate], path: &str, layer: usize) -> Vec<Package> {
+    crates
+        .iter()
+        .filter(|c| c.registry)
+        .map(|c| Package {
+            kind: Kind::Cargo,
+            name: c.name.clone(),
+            version: c.version.clone(),
+            arch: None,
+            source: None,
+            source_version: None,
+            path: path.to_owned(),
+            layer,
+        })
+        .collect()
+}
+
 /// The modules a Go binary names, the standard library among them.
 fn go_packages(info: &crate::gobinary::BuildInfo, path: &str, layer: usize) -> Vec<Package> {
     let go = |name: &str, version: &str| Package {
@@ -693,5 +728,31 @@ fn parse_npm(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, Stri
         }
         // A package.json without both is a project file, not an installed package.
         _ => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auditable_rust_binaries_are_read_in_the_layer_pass() {
+        let json = r#"{"packages":[{"name":"tool","version":"1.0.0","source":"local","root":true},{"name":"regex","version":"1.5.4","source":"crates.io"}]}"#;
+        let bin = crate::rust::tests::elf(&[(".dep-v0", &crate::rust::tests::dep_v0(json))]);
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bin.len() as u64);
+        h.set_mode(0o755);
+        b.append_data(&mut h, "usr/bin/tool", &bin[..]).unwrap();
+        let mut c = Collector::new();
+        c.add_layer("sha256:0", Some("COPY tool"), &b.into_inner().unwrap()[..]);
+        let inv = c.finish();
+        let got: Vec<(Kind, &str, &str, &str)> = inv
+            .packages
+            .iter()
+            .map(|p| (p.kind, p.name.as_str(), p.version.as_str(), p.path.as_str()))
+            .collect();
+        assert_eq!(got, [(Kind::Cargo, "regex", "1.5.4", "usr/bin/tool")]);
+        assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
     }
 }

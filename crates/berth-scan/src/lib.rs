@@ -4,6 +4,7 @@
 //! - [`gobinary`]: the module list a Go binary embeds.
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
 //! - [`report`]: scan results as SARIF 2.1.0 or CycloneDX 1.5 with vulnerabilities.
+//! - [`rust`]: the crates an auditable Rust binary or a Cargo.lock names.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
 //! - [`secrets`]: credentials in layer files (deleted ones too) and in the image config.
 //! - [`severity`]: CVSS v3.x and v4.0 base scores from vectors, and ratings.
@@ -12,6 +13,7 @@
 pub mod gobinary;
 pub mod inventory;
 pub mod report;
+pub mod rust;
 pub mod sbom;
 pub mod secrets;
 pub mod severity;

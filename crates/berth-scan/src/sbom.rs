@@ -45,6 +45,7 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
             Some((scope, n)) if scope.starts_with('@') => (Some(scope.to_owned()), n.to_owned()),
             _ => (None, p.name.clone()),
         },
+        Kind::Cargo => (None, p.name.clone()),
         // A Go module path's last element is the name, the rest the namespace.
         Kind::Go => match p.name.rsplit_once('/') {
             Some((ns, n)) => (Some(ns.to_owned()), n.to_owned()),

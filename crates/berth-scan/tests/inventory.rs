@@ -316,3 +316,23 @@ fn go_binaries_list_their_modules() {
         .unwrap();
     assert_eq!(sbom::purl(net, &inv), "pkg:golang/golang.org/x/net@v0.7.0");
 }
+
+#[test]
+fn rust_crates_from_cargo_lock() {
+    let lock = b"version = 3\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n";
+    let inv = collect(&[layer(&[("src/app/Cargo.lock", lock)])]);
+    let crates: Vec<(String, String)> = inv
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    assert_eq!(
+        crates,
+        [("smallvec".to_string(), "1.6.0".to_string())],
+        "local crates are left out"
+    );
+    assert_eq!(
+        sbom::purl(&inv.packages[0], &inv),
+        "pkg:cargo/smallvec@1.6.0"
+    );
+}

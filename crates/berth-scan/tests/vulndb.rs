@@ -416,3 +416,62 @@ fn alpine_packages_match_the_real_secdb() {
         Vec::<&(String, String)>::new()
     );
 }
+
+/// Rust crates, from a Cargo.lock, match RustSec's real records: each sampled record is reported
+/// at its introduced version and not at its fixed one.
+#[test]
+fn crates_match_real_rustsec_advisories() {
+    let Some(data) = shared() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = VulnDb::open(dir.path()).unwrap();
+    db.import(&[data.join("crates")]).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut checked = 0;
+    for file in &files {
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        if record.get("withdrawn").is_some() {
+            continue;
+        }
+        let affected = &record["affected"][0];
+        let name = affected["package"]["name"].as_str().unwrap();
+        let events = affected["ranges"][0]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let (Some(introduced), Some(fixed)) = (
+            events.iter().find_map(|e| e["introduced"].as_str()),
+            events.iter().find_map(|e| e["fixed"].as_str()),
+        ) else {
+            continue;
+        };
+        if introduced.starts_with("0.0.0") || events.len() != 2 {
+            continue;
+        }
+        let id = record["id"].as_str().unwrap();
+        for (version, expect) in [(introduced, true), (fixed, false)] {
+            let lock = format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n"
+            );
+            let inv = inventory(&[("srv/app/Cargo.lock", lock.as_bytes())]);
+            let ids: Vec<String> = find(&inv, &db).unwrap().into_iter().map(|f| f.id).collect();
+            assert_eq!(
+                ids.contains(&id.to_string()),
+                expect,
+                "{id}: {name} {version}: {ids:?}"
+            );
+        }
+        checked += 1;
+        if checked == 40 {
+            eprintln!("{checked} RustSec records checked");
+            break;
+        }
+    }
+    assert!(checked >= 20, "only {checked} records checked");
+}

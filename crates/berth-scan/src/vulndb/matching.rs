@@ -79,6 +79,12 @@ fn lookup(p: &Package, inv: &Inventory) -> Option<(String, String, String, Schem
             p.version.clone(),
             Scheme::Semver,
         ),
+        Kind::Cargo => (
+            "crates.io".into(),
+            p.name.clone(),
+            p.version.clone(),
+            Scheme::Semver,
+        ),
         // OSV writes Go module versions without the leading `v`.
         Kind::Go => (
             "Go".into(),
