@@ -148,6 +148,7 @@ enum Database {
     ApkInstalled,
     PythonMetadata,
     Npm,
+    NpmLock,
     CargoLock,
     OsRelease,
     DebianVersion,
@@ -177,6 +178,12 @@ fn database(path: &str) -> Option<Database> {
             Database::Npm
         }
         p if p == "Cargo.lock" || p.ends_with("/Cargo.lock") => Database::CargoLock,
+        // A project's lock file; npm's own copy inside node_modules repeats what is installed.
+        p if (p == "package-lock.json" || p.ends_with("/package-lock.json"))
+            && !p.contains("node_modules/") =>
+        {
+            Database::NpmLock
+        }
         _ => return None,
     })
 }
@@ -294,9 +301,12 @@ impl Collector {
             return Ok(());
         }
         let limit = match db {
-            Some(Database::DpkgStatus | Database::ApkInstalled | Database::CargoLock) => {
-                MAX_DATABASE
-            }
+            Some(
+                Database::DpkgStatus
+                | Database::ApkInstalled
+                | Database::CargoLock
+                | Database::NpmLock,
+            ) => MAX_DATABASE,
             Some(_) => MAX_METADATA,
             None => 0,
         };
@@ -417,6 +427,7 @@ fn parse(
         Database::ApkInstalled => parse_apk(&text, path, layer)?,
         Database::PythonMetadata => parse_python(&text, path, layer)?,
         Database::Npm => parse_npm(data, path, layer)?,
+        Database::NpmLock => parse_npm_lock(data, path, layer)?,
         Database::CargoLock => cargo_packages(&crate::rust::cargo_lock(&text), path, layer),
     };
     // A database rewritten by this layer keeps the attribution of packages it already had.
@@ -702,6 +713,60 @@ pub fn normalise_pypi(name: &str) -> String {
         }
     }
     out
+}
+
+/// An npm lock file: lockfileVersion 2 and 3 list `packages` by install path
+/// (`node_modules/a/node_modules/@s/b`); version 1 nests `dependencies`. Development
+/// dependencies (`"dev": true`) are not part of what runs, and are left out.
+fn parse_npm_lock(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| format!("is not valid JSON: {e}"))?;
+    let npm = |name: &str, version: &str| Package {
+        kind: Kind::Npm,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        arch: None,
+        source: None,
+        source_version: None,
+        path: path.to_owned(),
+        layer,
+    };
+    let mut out = Vec::new();
+    if let Some(packages) = doc.get("packages").and_then(|p| p.as_object()) {
+        for (install_path, entry) in packages {
+            let Some(i) = install_path.rfind("node_modules/") else {
+                continue;
+            };
+            let name = &install_path[i + 13..];
+            if entry.get("dev").and_then(|d| d.as_bool()) == Some(true)
+                || entry.get("link").and_then(|l| l.as_bool()) == Some(true)
+            {
+                continue;
+            }
+            if let Some(version) = entry.get("version").and_then(|v| v.as_str()) {
+                out.push(npm(name, version));
+            }
+        }
+    } else if let Some(deps) = doc.get("dependencies").and_then(|d| d.as_object()) {
+        // Version 1: walked without recursion, so a deeply nested file cannot exhaust the stack.
+        let mut stack: Vec<&serde_json::Map<String, serde_json::Value>> = vec![deps];
+        while let Some(map) = stack.pop() {
+            for (name, entry) in map {
+                if entry.get("dev").and_then(|d| d.as_bool()) == Some(true) {
+                    continue;
+                }
+                if let Some(version) = entry.get("version").and_then(|v| v.as_str()) {
+                    out.push(npm(name, version));
+                }
+                if let Some(nested) = entry.get("dependencies").and_then(|d| d.as_object()) {
+                    stack.push(nested);
+                }
+            }
+        }
+    } else {
+        return Err("has neither packages nor dependencies".into());
+    }
+    Ok(out)
 }
 
 /// An installed npm package's package.json: `name` and `version`.

@@ -336,3 +336,48 @@ fn rust_crates_from_cargo_lock() {
         "pkg:cargo/smallvec@1.6.0"
     );
 }
+
+#[test]
+fn npm_lock_files_of_both_layouts() {
+    let v3 = br#"{"name":"app","lockfileVersion":3,"packages":{
+        "":{"name":"app","version":"1.0.0"},
+        "node_modules/express":{"version":"4.17.1"},
+        "node_modules/express/node_modules/qs":{"version":"6.7.0"},
+        "node_modules/@babel/core":{"version":"7.23.0","dev":true},
+        "node_modules/local":{"link":true}}}"#;
+    let v1 = br#"{"lockfileVersion":1,"dependencies":{
+        "lodash":{"version":"4.17.20"},
+        "jest":{"version":"29.0.0","dev":true},
+        "a":{"version":"1.0.0","dependencies":{"b":{"version":"2.0.0"}}}}}"#;
+    let inv = collect(&[layer(&[
+        ("srv/app/package-lock.json", v3),
+        ("srv/old/package-lock.json", v1),
+        ("srv/app/node_modules/.package-lock.json", v3),
+        ("srv/bad/package-lock.json", b"[1, 2]"),
+    ])]);
+    let mut got: Vec<(String, String, String)> = inv
+        .packages
+        .iter()
+        .map(|p| (p.path.clone(), p.name.clone(), p.version.clone()))
+        .collect();
+    got.sort();
+    let want: Vec<(String, String, String)> = [
+        ("srv/app/package-lock.json", "express", "4.17.1"),
+        ("srv/app/package-lock.json", "qs", "6.7.0"),
+        ("srv/old/package-lock.json", "a", "1.0.0"),
+        ("srv/old/package-lock.json", "b", "2.0.0"),
+        ("srv/old/package-lock.json", "lodash", "4.17.20"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(
+        got, want,
+        "dev and linked packages, and npm's own copy, are left out"
+    );
+    assert!(
+        inv.warnings
+            .iter()
+            .any(|w| w.contains("srv/bad/package-lock.json"))
+    );
+}
