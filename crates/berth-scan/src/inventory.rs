@@ -34,6 +34,8 @@ pub enum Kind {
     Go,
     /// A crate from crates.io, in an auditable Rust binary or a Cargo.lock.
     Cargo,
+    /// A Maven artifact (`groupId:artifactId`) in a Java archive.
+    Maven,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             Kind::Npm => "npm",
             Kind::Go => "golang",
             Kind::Cargo => "cargo",
+            Kind::Maven => "maven",
         }
     }
 }
@@ -297,7 +300,8 @@ impl Collector {
         let db = database(&path);
         let search = self.secrets && meta.size <= crate::secrets::MAX_FILE;
         let executable = meta.mode & 0o111 != 0 && meta.size >= 64 && meta.size <= MAX_BINARY;
-        if db.is_none() && !search && !executable {
+        let java = crate::java::is_archive(&path) && meta.size <= MAX_BINARY;
+        if db.is_none() && !search && !executable && !java {
             return Ok(());
         }
         let limit = match db {
@@ -313,7 +317,7 @@ impl Collector {
         let mut data = Vec::new();
         let read = limit
             .max(if search { crate::secrets::MAX_FILE } else { 0 })
-            .max(if executable { MAX_BINARY } else { 0 });
+            .max(if executable || java { MAX_BINARY } else { 0 });
         if let Err(e) = content.take(read + 1).read_to_end(&mut data) {
             self.warn(index, &path, &format!("cannot be read: {e}"));
             return Ok(());
@@ -321,6 +325,27 @@ impl Collector {
         if search && data.len() as u64 <= crate::secrets::MAX_FILE {
             self.found_secrets
                 .extend(crate::secrets::scan_file(&path, &data, index));
+        }
+        if java {
+            let (artifacts, warnings) = crate::java::artifacts(&path, &data);
+            for w in warnings {
+                self.warn(index, &path, &format!("({w})"));
+            }
+            let packages = artifacts
+                .into_iter()
+                .map(|a| Package {
+                    kind: Kind::Maven,
+                    name: a.name,
+                    version: a.version,
+                    arch: None,
+                    source: None,
+                    source_version: None,
+                    path: path.clone(),
+                    layer: index,
+                })
+                .collect();
+            self.files.insert(path, (index, Found::Packages(packages)));
+            return Ok(());
         }
         if executable && crate::gobinary::looks_executable(&data) {
             match crate::gobinary::parse(&data) {

@@ -3,6 +3,7 @@
 //! - [`version`]: each ecosystem's version order (dpkg, apk, rpm, SemVer, PEP 440, Maven).
 //! - [`gobinary`]: the module list a Go binary embeds.
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
+//! - [`java`]: the Maven artifacts in JAR, WAR and EAR files, nested ones included.
 //! - [`report`]: scan results as SARIF 2.1.0 or CycloneDX 1.5 with vulnerabilities.
 //! - [`rust`]: the crates an auditable Rust binary or a Cargo.lock names.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
@@ -12,6 +13,7 @@
 
 pub mod gobinary;
 pub mod inventory;
+pub mod java;
 pub mod report;
 pub mod rust;
 pub mod sbom;

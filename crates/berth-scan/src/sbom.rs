@@ -46,6 +46,10 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
             _ => (None, p.name.clone()),
         },
         Kind::Cargo => (None, p.name.clone()),
+        Kind::Maven => match p.name.split_once(':') {
+            Some((group, artifact)) => (Some(group.to_owned()), artifact.to_owned()),
+            None => (None, p.name.clone()),
+        },
         // A Go module path's last element is the name, the rest the namespace.
         Kind::Go => match p.name.rsplit_once('/') {
             Some((ns, n)) => (Some(ns.to_owned()), n.to_owned()),

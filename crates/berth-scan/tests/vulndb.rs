@@ -475,3 +475,76 @@ fn crates_match_real_rustsec_advisories() {
     }
     assert!(checked >= 20, "only {checked} records checked");
 }
+
+/// A jar with a pom.properties: the artifact's coordinates and version.
+fn jar(group: &str, artifact: &str, version: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(
+        format!("META-INF/maven/{group}/{artifact}/pom.properties"),
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    write!(
+        w,
+        "groupId={group}\nartifactId={artifact}\nversion={version}\n"
+    )
+    .unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Java archives match GitHub's real Maven advisories (the osv-scanner fixture in
+/// ../shared/vulndb): each sampled record is reported for a jar at a version it lists and not for
+/// a jar at its fixed version; the jar sits inside a WAR's WEB-INF/lib.
+#[test]
+fn jars_match_real_maven_advisories() {
+    let Some(data) = shared() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = VulnDb::open(dir.path()).unwrap();
+    let fixture = data.join("maven-ghsa-fixture");
+    db.import(std::slice::from_ref(&fixture)).unwrap();
+    let lines = std::fs::read_dir(&fixture)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    let mut checked = 0;
+    for line in lines.lines().step_by(9) {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let affected = &record["affected"][0];
+        let name = affected["package"]["name"].as_str().unwrap();
+        let Some((group, artifact)) = name.split_once(':') else {
+            continue;
+        };
+        let listed = affected["versions"][0].as_str();
+        let fixed = affected["ranges"][0]["events"]
+            .as_array()
+            .and_then(|e| e.iter().find_map(|e| e["fixed"].as_str()));
+        let (Some(listed), Some(fixed)) = (listed, fixed) else {
+            continue;
+        };
+        let id = record["id"].as_str().unwrap();
+        for (version, expect) in [(listed, true), (fixed, false)] {
+            let inner = jar(group, artifact, version);
+            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            w.start_file(
+                "WEB-INF/lib/dep.jar",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            std::io::Write::write_all(&mut w, &inner).unwrap();
+            let war = w.finish().unwrap().into_inner();
+            let inv = inventory(&[("usr/local/tomcat/webapps/app.war", &war)]);
+            let ids: Vec<String> = find(&inv, &db).unwrap().into_iter().map(|f| f.id).collect();
+            assert_eq!(
+                ids.contains(&id.to_string()),
+                expect,
+                "{id}: {name} {version}: {ids:?}"
+            );
+        }
+        checked += 1;
+    }
+    eprintln!("{checked} Maven records checked");
+    assert!(checked >= 20, "only {checked} records checked");
+}

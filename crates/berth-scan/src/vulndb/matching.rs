@@ -79,6 +79,12 @@ fn lookup(p: &Package, inv: &Inventory) -> Option<(String, String, String, Schem
             p.version.clone(),
             Scheme::Semver,
         ),
+        Kind::Maven => (
+            "Maven".into(),
+            p.name.clone(),
+            p.version.clone(),
+            Scheme::Maven,
+        ),
         Kind::Cargo => (
             "crates.io".into(),
             p.name.clone(),
