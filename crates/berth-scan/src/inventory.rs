@@ -36,6 +36,8 @@ pub enum Kind {
     Cargo,
     /// A Maven artifact (`groupId:artifactId`) in a Java archive.
     Maven,
+    /// An RPM from the rpm database.
+    Rpm,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Go => "golang",
             Kind::Cargo => "cargo",
             Kind::Maven => "maven",
+            Kind::Rpm => "rpm",
         }
     }
 }
@@ -149,6 +152,7 @@ enum Database {
     DpkgStatus,
     DpkgStatusD,
     ApkInstalled,
+    RpmSqlite,
     PythonMetadata,
     Npm,
     NpmLock,
@@ -162,6 +166,7 @@ fn database(path: &str) -> Option<Database> {
     Some(match path {
         "var/lib/dpkg/status" => Database::DpkgStatus,
         "lib/apk/db/installed" => Database::ApkInstalled,
+        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Database::RpmSqlite,
         "etc/os-release" | "usr/lib/os-release" => Database::OsRelease,
         "etc/debian_version" => Database::DebianVersion,
         "etc/alpine-release" => Database::AlpineRelease,
@@ -308,6 +313,7 @@ impl Collector {
             Some(
                 Database::DpkgStatus
                 | Database::ApkInstalled
+                | Database::RpmSqlite
                 | Database::CargoLock
                 | Database::NpmLock,
             ) => MAX_DATABASE,
@@ -450,6 +456,27 @@ fn parse(
         }
         Database::DpkgStatus | Database::DpkgStatusD => parse_dpkg(&text, path, layer)?,
         Database::ApkInstalled => parse_apk(&text, path, layer)?,
+        Database::RpmSqlite => {
+            let (rpms, broken) = crate::rpm::from_sqlite(data)?;
+            if rpms.is_empty() && !broken.is_empty() {
+                return Err(broken.join("; "));
+            }
+            rpms.into_iter()
+                .map(|r| {
+                    let (source, source_version) = r.source.unzip();
+                    Package {
+                        kind: Kind::Rpm,
+                        name: r.name,
+                        version: r.version,
+                        arch: r.arch,
+                        source,
+                        source_version,
+                        path: path.to_owned(),
+                        layer,
+                    }
+                })
+                .collect()
+        }
         Database::PythonMetadata => parse_python(&text, path, layer)?,
         Database::Npm => parse_npm(data, path, layer)?,
         Database::NpmLock => parse_npm_lock(data, path, layer)?,
@@ -824,6 +851,64 @@ fn parse_npm(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rpm_databases_are_listed_and_matched() {
+        use crate::rpm::tests::{database, header};
+        let db = database(&[
+            header(&[
+                (1000, "openssl-libs"),
+                (1001, "3.0.7"),
+                (1002, "24.el9"),
+                (1003, "#1"),
+                (1022, "x86_64"),
+                (1044, "openssl-3.0.7-24.el9.src.rpm"),
+            ]),
+            header(&[(1000, "bash"), (1001, "5.1.8"), (1002, "6.el9")]),
+        ]);
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in [
+            (
+                "etc/os-release",
+                &b"ID=\"almalinux\"\nVERSION_ID=\"9.3\"\n"[..],
+            ),
+            ("usr/lib/sysimage/rpm/rpmdb.sqlite", &db[..]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, data).unwrap();
+        }
+        let mut c = Collector::new();
+        c.add_layer("sha256:0", None, &b.into_inner().unwrap()[..]);
+        let inv = c.finish();
+        let purls: Vec<String> = inv
+            .packages
+            .iter()
+            .map(|p| crate::sbom::purl(p, &inv))
+            .collect();
+        assert_eq!(
+            purls,
+            [
+                "pkg:rpm/almalinux/bash@5.1.8-6.el9?distro=almalinux-9.3",
+                "pkg:rpm/almalinux/openssl-libs@3.0.7-24.el9?arch=x86_64&distro=almalinux-9.3&epoch=1",
+            ]
+        );
+        // An AlmaLinux advisory fixed in a later release of the package, in rpm's order.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ALSA-2024-0310.json"),
+            r#"{"id":"ALSA-2024:0310","affected":[{"package":{"ecosystem":"AlmaLinux:9","name":"openssl-libs"},
+               "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:3.0.7-25.el9_3"}]}]}]}"#,
+        )
+        .unwrap();
+        let mut vdb = crate::vulndb::VulnDb::open(&dir.path().join("db")).unwrap();
+        vdb.import(&[dir.path().join("ALSA-2024-0310.json")])
+            .unwrap();
+        let found = crate::vulndb::find(&inv, &vdb).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].fixed.as_deref(), Some("1:3.0.7-25.el9_3"));
+    }
 
     #[test]
     fn auditable_rust_binaries_are_read_in_the_layer_pass() {

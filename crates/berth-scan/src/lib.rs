@@ -5,6 +5,7 @@
 //! - [`inventory`]: the packages an image's layers install, each attributed to its layer.
 //! - [`java`]: the Maven artifacts in JAR, WAR and EAR files, nested ones included.
 //! - [`report`]: scan results as SARIF 2.1.0 or CycloneDX 1.5 with vulnerabilities.
+//! - [`rpm`]: installed RPMs from the SQLite rpm database.
 //! - [`rust`]: the crates an auditable Rust binary or a Cargo.lock names.
 //! - [`sbom`]: an inventory as CycloneDX 1.5 or SPDX 2.3 JSON, with package URLs.
 //! - [`secrets`]: credentials in layer files (deleted ones too) and in the image config.
@@ -15,6 +16,7 @@ pub mod gobinary;
 pub mod inventory;
 pub mod java;
 pub mod report;
+pub mod rpm;
 pub mod rust;
 pub mod sbom;
 pub mod secrets;

@@ -39,6 +39,10 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
             Some(os.map_or("alpine", |o| o.id.as_str()).to_owned()),
             p.name.clone(),
         ),
+        Kind::Rpm => (
+            Some(os.map_or("redhat", |o| o.id.as_str()).to_owned()),
+            p.name.clone(),
+        ),
         // PyPI names are normalised: lower case, runs of `-_.` become `-`.
         Kind::Python => (None, crate::inventory::normalise_pypi(&p.name)),
         Kind::Npm => match p.name.split_once('/') {
@@ -65,12 +69,19 @@ pub fn purl(p: &Package, inv: &Inventory) -> String {
     }
     out.push_str(&encode(&name));
     out.push('@');
-    out.push_str(&encode(&p.version));
+    let (epoch, version) = match (p.kind, p.version.split_once(':')) {
+        (Kind::Rpm, Some((e, v))) => (Some(e), v),
+        _ => (None, p.version.as_str()),
+    };
+    out.push_str(&encode(version));
     let mut qualifiers = Vec::new();
     if let Some(arch) = &p.arch {
         qualifiers.push(format!("arch={}", encode(arch)));
     }
-    if let (Kind::Deb | Kind::Apk, Some(os)) = (p.kind, os) {
+    if let Some(e) = epoch {
+        qualifiers.push(format!("epoch={}", encode(e)));
+    }
+    if let (Kind::Deb | Kind::Apk | Kind::Rpm, Some(os)) = (p.kind, os) {
         qualifiers.push(format!(
             "distro={}-{}",
             encode(&os.id),

@@ -79,6 +79,22 @@ fn lookup(p: &Package, inv: &Inventory) -> Option<(String, String, String, Schem
             p.version.clone(),
             Scheme::Semver,
         ),
+        Kind::Rpm => {
+            // OSV's RPM distributions that publish by release: AlmaLinux and Rocky Linux.
+            let os = os?;
+            let distro = match os.id.as_str() {
+                "almalinux" => "AlmaLinux",
+                "rocky" => "Rocky Linux",
+                _ => return None,
+            };
+            let major = os.version_id.split('.').next()?;
+            (
+                format!("{distro}:{major}"),
+                p.name.clone(),
+                p.version.clone(),
+                Scheme::Rpm,
+            )
+        }
         Kind::Maven => (
             "Maven".into(),
             p.name.clone(),
