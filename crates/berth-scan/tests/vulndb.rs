@@ -548,3 +548,41 @@ fn jars_match_real_maven_advisories() {
     eprintln!("{checked} Maven records checked");
     assert!(checked >= 20, "only {checked} records checked");
 }
+
+/// osv.dev publishes each ecosystem as one zip of OSV records: it imports like the files would,
+/// and its bad members are warnings naming them.
+#[test]
+fn osv_zips_import() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    w.start_file("PYSEC-2023-74.json", opts).unwrap();
+    w.write_all(br#"{"id":"PYSEC-2023-74","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.3.0"},{"fixed":"2.31.0"}]}]}]}"#).unwrap();
+    w.start_file("README.txt", opts).unwrap();
+    w.write_all(b"not a record").unwrap();
+    w.start_file("broken.json", opts).unwrap();
+    w.write_all(b"{\"id\": ").unwrap();
+    let zip = dir.path().join("all.zip");
+    std::fs::write(&zip, w.finish().unwrap().into_inner()).unwrap();
+    let mut db = VulnDb::open(&dir.path().join("db")).unwrap();
+    let report = db.import(std::slice::from_ref(&zip)).unwrap();
+    assert_eq!(report.advisories, 1);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("all.zip!/broken.json")),
+        "{:?}",
+        report.warnings
+    );
+    let inv = inventory(&[(
+        "usr/lib/python3/site-packages/requests-2.30.0.dist-info/METADATA",
+        b"Name: requests\nVersion: 2.30.0\n",
+    )]);
+    assert_eq!(find(&inv, &db).unwrap()[0].id, "PYSEC-2023-74");
+    // A file that only looks like a zip.
+    std::fs::write(dir.path().join("fake.zip"), b"PK\x03\x04 and nothing else").unwrap();
+    let report = db.import(&[dir.path().join("fake.zip")]).unwrap();
+    assert!(report.warnings.iter().any(|w| w.contains("fake.zip")));
+}

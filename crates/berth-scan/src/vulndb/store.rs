@@ -144,6 +144,18 @@ impl VulnDb {
         })?;
         for file in files {
             let data = read_bounded(&file)?;
+            if data.starts_with(b"PK\x03\x04") {
+                // An osv.dev export: one OSV record per member.
+                let parsed = parse_zip(&file, &data);
+                report.files += 1;
+                store(&tx, &file, Format::Osv, parsed, &mut report).map_err(|source| {
+                    DbError::Sqlite {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                continue;
+            }
             let Some(format) = detect(&file, &data) else {
                 report
                     .warnings
@@ -218,6 +230,64 @@ impl VulnDb {
             .map(|v| v.flatten().unwrap_or(0))
             .map_err(self.err())
     }
+}
+
+/// The largest member of a zip read.
+const MAX_ZIP_MEMBER: u64 = 16 << 20;
+/// The most members of a zip read.
+const MAX_ZIP_MEMBERS: usize = 1 << 20;
+
+/// Every `.json` member of an OSV zip (as osv.dev publishes one per ecosystem), parsed as OSV.
+/// A member that is too large or unreadable is a warning naming it.
+fn parse_zip(file: &Path, data: &[u8]) -> Parsed {
+    use std::io::Read;
+    let mut out = Parsed::default();
+    let name = file.display().to_string();
+    let mut zip = match zip::ZipArchive::new(std::io::Cursor::new(data)) {
+        Ok(z) => z,
+        Err(e) => {
+            out.warnings
+                .push(format!("{name}: not a readable zip: {e}"));
+            return out;
+        }
+    };
+    if zip.len() > MAX_ZIP_MEMBERS {
+        out.warnings.push(format!(
+            "{name}: more than {MAX_ZIP_MEMBERS} members; not read"
+        ));
+        return out;
+    }
+    for i in 0..zip.len() {
+        let mut member = match zip.by_index(i) {
+            Ok(m) => m,
+            Err(e) => {
+                out.warnings.push(format!("{name}: member {i}: {e}"));
+                continue;
+            }
+        };
+        let member_name = String::from_utf8_lossy(member.name_raw()).into_owned();
+        if !member_name.ends_with(".json") {
+            continue;
+        }
+        let shown = format!("{name}!/{member_name}");
+        let mut json = Vec::new();
+        match (&mut member)
+            .take(MAX_ZIP_MEMBER + 1)
+            .read_to_end(&mut json)
+        {
+            Ok(n) if n as u64 <= MAX_ZIP_MEMBER => {
+                let parsed = parse(Format::Osv, &shown, &json);
+                out.advisories.extend(parsed.advisories);
+                out.skipped += parsed.skipped;
+                out.warnings.extend(parsed.warnings);
+            }
+            Ok(_) => out.warnings.push(format!(
+                "{shown}: larger than {MAX_ZIP_MEMBER} bytes; skipped"
+            )),
+            Err(e) => out.warnings.push(format!("{shown}: {e}")),
+        }
+    }
+    out
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), DbError> {
