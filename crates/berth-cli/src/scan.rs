@@ -230,7 +230,7 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         .secrets
         .iter()
         .filter(|s| shown(s.severity))
-        .filter(|s| !ignored(&[s.rule]))
+        .filter(|s| !ignored(&[&s.rule]))
         .collect();
     match a.format {
         ScanFormat::Sarif => {
@@ -358,7 +358,7 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
                     };
                     rows.push(vec![
                         severity_name(s.severity).into(),
-                        s.rule.into(),
+                        s.rule.clone(),
                         place,
                         layer,
                         s.redacted.clone(),

@@ -702,6 +702,15 @@ fn scan_reports_what_the_database_says() {
         .collect();
     assert_eq!(ids, ["DSA-5000-1"]);
     assert_eq!(json["secrets"].as_array().unwrap().len(), 0);
+    // Results are cached per image until the next import: with every blob gone, a repeated scan
+    // still answers from the cache, and after an import it has to read the layers again.
+    let before = env.ok(&["scan", "--format", "json", "old:11"]);
+    for blob in std::fs::read_dir(env.root().join("blobs/sha256")).unwrap() {
+        std::fs::remove_file(blob.unwrap().path()).unwrap();
+    }
+    assert_eq!(env.ok(&["scan", "--format", "json", "old:11"]), before);
+    env.ok(&["db", "import", env.path("advisories").to_str().unwrap()]);
+    assert!(!env.berth(&["scan", "old:11"]).status.success());
 }
 
 /// The SBOMs validate with the formats' own tools: CycloneDX 1.5 with cyclonedx-python-lib's

@@ -70,12 +70,26 @@ impl Engine {
         vulns: bool,
         secrets: bool,
     ) -> Result<(ImageRecord, Inventory, Vec<Finding>)> {
-        let (image, inventory) = self.read_image(name, secrets)?;
+        // Results are kept per image and scanners until the next database import.
+        let image = self.resolve_image(name)?;
+        let db = self.vulndb()?;
+        let key = format!("vuln={vulns},secret={secrets}");
+        let id = image.id.to_string();
+        if let Some(text) = db.cached(&id, &key)?
+            && let Ok((inventory, findings)) =
+                serde_json::from_str::<(Inventory, Vec<Finding>)>(&text)
+        {
+            return Ok((image, inventory, findings));
+        }
+        let (image, inventory) = self.read_image(&id, secrets)?;
         let findings = if vulns {
-            berth_scan::vulndb::find(&inventory, &self.vulndb()?)?
+            berth_scan::vulndb::find(&inventory, &db)?
         } else {
             Vec::new()
         };
+        if let Ok(text) = serde_json::to_string(&(&inventory, &findings)) {
+            db.cache(&id, &key, &text)?;
+        }
         Ok((image, inventory, findings))
     }
 }

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest package database read whole (dpkg status, apk installed).
 const MAX_DATABASE: u64 = 64 << 20;
@@ -23,7 +23,7 @@ const MAX_METADATA: u64 = 1 << 20;
 const MAX_BINARY: u64 = 256 << 20;
 
 /// Which database a package was found in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Deb,
@@ -57,28 +57,28 @@ impl Kind {
 }
 
 /// The layer a finding comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layer {
     /// 0 for the base layer.
     pub index: usize,
     pub diff_id: String,
     /// The history entry's `created_by`, where the image has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
 }
 
 /// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     pub kind: Kind,
     pub name: String,
     pub version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
     /// The source package (dpkg) or origin (apk) and its version: advisories are keyed by it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_version: Option<String>,
     /// The database file it was read from, relative to the image root.
     pub path: String,
@@ -87,27 +87,27 @@ pub struct Package {
 }
 
 /// The operating system an image says it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Os {
     /// `ID` from os-release (`debian`, `alpine`, `ubuntu`…).
     pub id: String,
     /// `VERSION_ID` (`12`, `3.19.1`).
     pub version_id: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pretty_name: String,
 }
 
 /// Everything found in an image.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Inventory {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<Os>,
     pub layers: Vec<Layer>,
     pub packages: Vec<Package>,
     /// Files that could not be read, each naming the layer and the path.
     pub warnings: Vec<String>,
     /// Secrets in the layers' files, when the collector searched for them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<crate::secrets::Secret>,
 }
 

@@ -108,7 +108,7 @@ pub fn sarif(inv: &Inventory, findings: &[Finding], secrets: &[&Secret]) -> Valu
     }
     for s in secrets {
         let i = rule_of(
-            s.rule,
+            &s.rule,
             json!({
                 "id": s.rule,
                 "name": "Secret",

@@ -14,14 +14,14 @@ use crate::severity::Rating;
 pub const MAX_FILE: u64 = 10 << 20;
 
 /// One secret found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Secret {
     /// berth's rule id (`aws-access-key-id`, `private-key`…).
-    pub rule: &'static str,
-    pub title: &'static str,
+    pub rule: String,
+    pub title: String,
     pub severity: Rating,
     /// Index into the inventory's layers; `None` for the image config.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<usize>,
     /// The file, relative to the image root, or `config:Env`, `config:Labels`, `history[N]`.
     pub path: String,
@@ -30,7 +30,7 @@ pub struct Secret {
     /// The match with the secret masked.
     pub redacted: String,
     /// A later layer deleted the file; the secret is still in the image's lower layer.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
 }
 
@@ -430,8 +430,8 @@ pub fn scan_file(path: &str, data: &[u8], layer: usize) -> Vec<Secret> {
     hits.dedup_by(|a, b| a.at == b.at && a.rule.id == b.rule.id);
     hits.into_iter()
         .map(|h| Secret {
-            rule: h.rule.id,
-            title: h.rule.title,
+            rule: h.rule.id.to_owned(),
+            title: h.rule.title.to_owned(),
             severity: h.rule.severity,
             layer: Some(layer),
             path: path.to_owned(),
@@ -492,8 +492,8 @@ pub fn scan_config(
     found
         .into_iter()
         .map(|(path, secret, rule)| Secret {
-            rule: rule.id,
-            title: rule.title,
+            rule: rule.id.to_owned(),
+            title: rule.title.to_owned(),
             severity: rule.severity,
             layer: None,
             path,

@@ -112,7 +112,7 @@ fn every_kind_is_found_with_its_layer_and_line() {
     let mut got: Vec<(&str, &str, usize, bool)> = inv
         .secrets
         .iter()
-        .map(|s| (s.rule, s.path.as_str(), s.line, s.deleted))
+        .map(|s| (s.rule.as_str(), s.path.as_str(), s.line, s.deleted))
         .collect();
     got.sort();
     assert_eq!(
@@ -196,7 +196,10 @@ fn the_config_is_searched_too() {
         )),
     ];
     let found = scan_config(&env, &labels, &history);
-    let paths: Vec<(&str, &str)> = found.iter().map(|s| (s.rule, s.path.as_str())).collect();
+    let paths: Vec<(&str, &str)> = found
+        .iter()
+        .map(|s| (s.rule.as_str(), s.path.as_str()))
+        .collect();
     assert_eq!(
         paths,
         [

@@ -98,6 +98,9 @@ impl VulnDb {
             source,
         };
         let conn = Connection::open(&path).map_err(err)?;
+        // Scans write their cached results; another berth importing meanwhile is waited for.
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
@@ -109,7 +112,12 @@ impl VulnDb {
              CREATE INDEX IF NOT EXISTS affects_package ON affects (ecosystem, package);
              CREATE INDEX IF NOT EXISTS affects_record ON affects (source, id);
              CREATE TABLE IF NOT EXISTS sources (
-                 source TEXT PRIMARY KEY, imported_at INTEGER NOT NULL);",
+                 source TEXT PRIMARY KEY, imported_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
+             CREATE TABLE IF NOT EXISTS scan_cache (
+                 image TEXT NOT NULL, scanners TEXT NOT NULL, generation INTEGER NOT NULL,
+                 data TEXT NOT NULL, PRIMARY KEY (image, scanners));",
         )
         .map_err(err)?;
         let version: i64 = conn
@@ -169,6 +177,16 @@ impl VulnDb {
                 source,
             })?;
         }
+        // Every import makes earlier cached scan results stale.
+        tx.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
+            [],
+        )
+        .and_then(|_| tx.execute("DELETE FROM scan_cache", []))
+        .map_err(|source| DbError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
         tx.commit()
             .map_err(|source| DbError::Sqlite { path, source })?;
         Ok(report)
@@ -223,11 +241,38 @@ impl VulnDb {
     /// the database changes.
     pub fn generation(&self) -> Result<i64, DbError> {
         self.conn
-            .query_row("SELECT MAX(imported_at) FROM sources", [], |r| {
-                r.get::<_, Option<i64>>(0)
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+                r.get::<_, i64>(0)
             })
             .optional()
-            .map(|v| v.flatten().unwrap_or(0))
+            .map(Option::unwrap_or_default)
+            .map_err(self.err())
+    }
+
+    /// The scan result stored for `image` (an image ID) and `scanners` under the current
+    /// generation.
+    pub fn cached(&self, image: &str, scanners: &str) -> Result<Option<String>, DbError> {
+        let generation = self.generation()?;
+        self.conn
+            .query_row(
+                "SELECT data FROM scan_cache WHERE image = ?1 AND scanners = ?2 AND generation = ?3",
+                params![image, scanners, generation],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Stores a scan result for `image` and `scanners` under the current generation.
+    pub fn cache(&self, image: &str, scanners: &str, data: &str) -> Result<(), DbError> {
+        let generation = self.generation()?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO scan_cache (image, scanners, generation, data)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![image, scanners, generation, data],
+            )
+            .map(drop)
             .map_err(self.err())
     }
 }
