@@ -86,6 +86,28 @@ pub struct Package {
     pub layer: usize,
 }
 
+impl Package {
+    /// A package with no architecture or source package.
+    fn plain(
+        kind: Kind,
+        name: impl Into<String>,
+        version: impl Into<String>,
+        path: impl Into<String>,
+        layer: usize,
+    ) -> Package {
+        Package {
+            kind,
+            name: name.into(),
+            version: version.into(),
+            arch: None,
+            source: None,
+            source_version: None,
+            path: path.into(),
+            layer,
+        }
+    }
+}
+
 /// The operating system an image says it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Os {
@@ -339,16 +361,7 @@ impl Collector {
             }
             let packages = artifacts
                 .into_iter()
-                .map(|a| Package {
-                    kind: Kind::Maven,
-                    name: a.name,
-                    version: a.version,
-                    arch: None,
-                    source: None,
-                    source_version: None,
-                    path: path.clone(),
-                    layer: index,
-                })
+                .map(|a| Package::plain(Kind::Maven, a.name, a.version, path.as_str(), index))
                 .collect();
             self.files.insert(path, (index, Found::Packages(packages)));
             return Ok(());
@@ -672,16 +685,13 @@ fn parse_python(text: &str, path: &str, layer: usize) -> Result<Vec<Package>, St
     let (Some(name), Some(version)) = (header.get("Name"), header.get("Version")) else {
         return Err("lacks Name or Version".into());
     };
-    Ok(vec![Package {
-        kind: Kind::Python,
-        name: name.clone(),
-        version: version.clone(),
-        arch: None,
-        source: None,
-        source_version: None,
-        path: path.to_owned(),
+    Ok(vec![Package::plain(
+        Kind::Python,
+        name.as_str(),
+        version.as_str(),
+        path,
         layer,
-    }])
+    )])
 }
 
 /// `go1.21.5` as the SemVer OSV uses for the standard library: `1.21.5`; `go1.21` is `1.21.0`,
@@ -710,31 +720,21 @@ fn cargo_packages(crates: &[crate::rust::Crate], path: &str, layer: usize) -> Ve
     crates
         .iter()
         .filter(|c| c.registry)
-        .map(|c| Package {
-            kind: Kind::Cargo,
-            name: c.name.clone(),
-            version: c.version.clone(),
-            arch: None,
-            source: None,
-            source_version: None,
-            path: path.to_owned(),
-            layer,
+        .map(|c| {
+            Package::plain(
+                Kind::Cargo,
+                c.name.as_str(),
+                c.version.as_str(),
+                path,
+                layer,
+            )
         })
         .collect()
 }
 
 /// The modules a Go binary names, the standard library among them.
 fn go_packages(info: &crate::gobinary::BuildInfo, path: &str, layer: usize) -> Vec<Package> {
-    let go = |name: &str, version: &str| Package {
-        kind: Kind::Go,
-        name: name.to_owned(),
-        version: version.to_owned(),
-        arch: None,
-        source: None,
-        source_version: None,
-        path: path.to_owned(),
-        layer,
-    };
+    let go = |name: &str, version: &str| Package::plain(Kind::Go, name, version, path, layer);
     let mut out = Vec::new();
     if info.go_version.starts_with("go") {
         out.push(go("stdlib", &go_semver(&info.go_version)));
@@ -773,16 +773,7 @@ pub fn normalise_pypi(name: &str) -> String {
 fn parse_npm_lock(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, String> {
     let doc: serde_json::Value =
         serde_json::from_slice(data).map_err(|e| format!("is not valid JSON: {e}"))?;
-    let npm = |name: &str, version: &str| Package {
-        kind: Kind::Npm,
-        name: name.to_owned(),
-        version: version.to_owned(),
-        arch: None,
-        source: None,
-        source_version: None,
-        path: path.to_owned(),
-        layer,
-    };
+    let npm = |name: &str, version: &str| Package::plain(Kind::Npm, name, version, path, layer);
     let mut out = Vec::new();
     if let Some(packages) = doc.get("packages").and_then(|p| p.as_object()) {
         for (install_path, entry) in packages {
@@ -832,16 +823,7 @@ fn parse_npm(data: &[u8], path: &str, layer: usize) -> Result<Vec<Package>, Stri
         serde_json::from_slice(data).map_err(|e| format!("is not valid JSON: {e}"))?;
     match (m.name, m.version) {
         (Some(name), Some(version)) if !name.is_empty() && !version.is_empty() => {
-            Ok(vec![Package {
-                kind: Kind::Npm,
-                name,
-                version,
-                arch: None,
-                source: None,
-                source_version: None,
-                path: path.to_owned(),
-                layer,
-            }])
+            Ok(vec![Package::plain(Kind::Npm, name, version, path, layer)])
         }
         // A package.json without both is a project file, not an installed package.
         _ => Ok(Vec::new()),
