@@ -1047,3 +1047,21 @@ fn kernel_a_foreground_run_keeps_its_log() {
     env.ok(&["rm", "fg"]);
     no_leftovers(&env);
 }
+
+/// `run -d --rm`: the monitor removes the container once it exits, leaving nothing behind.
+#[test]
+fn kernel_a_detached_rm_container_removes_itself() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("detachedrm");
+    env.ok(&[
+        "run", "-d", "--rm", "--name", "brief", "busybox", "sh", "-c", "echo bye",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.ok(&["ps", "-aq"]).is_empty() {
+        assert!(Instant::now() < deadline, "the container was not removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    no_leftovers(&env);
+}
