@@ -28,10 +28,14 @@ printf 'Metadata-Version: 2.1\nName: requests\nVersion: 2.30.0\n' > "$app/usr/li
 tar --numeric-owner -C "$app" -cf "$work/app.tar" .
 # The vulnerability database: the shared advisory data when it is here, else one real advisory
 # (PYSEC-2023-74: requests before 2.31.0 leaks proxy credentials) written as an OSV record.
-advisories=$(realpath -m ../shared/vulndb)
-if [ ! -d "$advisories" ]; then
-  advisories=$work/advisories; mkdir -p "$advisories"
-  cat > "$advisories/PYSEC-2023-74.json" <<'EOF'
+shared=$(realpath -m ../shared/vulndb)
+advisories=()
+for d in pypi go crates maven-ghsa-fixture debian/security-tracker alpine/secdb; do
+  [ -d "$shared/$d" ] && advisories+=("$shared/$d")
+done
+if [ ${#advisories[@]} -eq 0 ]; then
+  advisories=("$work/advisories"); mkdir -p "$work/advisories"
+  cat > "$work/advisories/PYSEC-2023-74.json" <<'EOF'
 {"id": "PYSEC-2023-74", "aliases": ["CVE-2023-32681", "GHSA-j8r2-6x86-q33q"],
  "summary": "Unintended leak of Proxy-Authorization header in requests",
  "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"},
@@ -56,7 +60,7 @@ set -x
 "$BERTH" run --rm --read-only --memory 64m busybox:demo sh -c 'touch /x 2>&1 || true'
 # Security before anything runs: the packages an image installs, and their known advisories.
 "$BERTH" import --change 'CMD ["sh"]' "$work/app.tar" app:demo
-"$BERTH" db import "$advisories"
+"$BERTH" db import "${advisories[@]}"
 "$BERTH" sbom --format cyclonedx -o "$work/app.cdx.json" app:demo
 "$BERTH" sbom app:demo
 "$BERTH" scan app:demo
