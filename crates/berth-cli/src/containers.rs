@@ -1046,3 +1046,17 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> CmdResult {
         None => Ok(()),
     }
 }
+
+#[derive(Args)]
+pub struct DiffArgs {
+    container: String,
+}
+
+/// `berth diff`: Docker's `A|C|D /path` lines.
+pub fn diff(engine: &Engine, a: &DiffArgs) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    for (kind, path) in engine.diff(&a.container)? {
+        writeln!(out, "{kind} {path}").map_err(anyhow::Error::from)?;
+    }
+    Ok(())
+}

@@ -82,6 +82,8 @@ enum Command {
     Stats(containers::StatsArgs),
     /// Display the running processes of a container.
     Top(containers::TopArgs),
+    /// Show what a container changed in its filesystem (A added, C changed, D deleted).
+    Diff(containers::DiffArgs),
     /// Copy files between a container and the host.
     Cp(containers::CpArgs),
     /// Attach to a running container's output and input (detach with ctrl-p ctrl-q).
@@ -161,6 +163,7 @@ enum ContainerCommand {
     Prune(containers::PruneArgs),
     Stats(containers::StatsArgs),
     Top(containers::TopArgs),
+    Diff(containers::DiffArgs),
     Cp(containers::CpArgs),
     Attach(containers::AttachArgs),
     /// Show low-level information on containers.
@@ -301,6 +304,9 @@ fn run(cli: &Cli) -> CmdResult {
             containers::stats(&e()?, a)
         }
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&e()?, a),
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            containers::diff(&e()?, a)
+        }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => containers::cp(&e()?, a),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
             containers::attach(&e()?, a)

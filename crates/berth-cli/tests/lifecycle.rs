@@ -1065,3 +1065,35 @@ fn kernel_a_detached_rm_container_removes_itself() {
     }
     no_leftovers(&env);
 }
+
+/// `berth diff`: Docker's A/C/D lines for what the container added, changed and deleted, without
+/// berth's own mount points and generated /etc files.
+#[test]
+fn kernel_diff_shows_what_a_container_changed() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("diff");
+    env.ok(&["run", "--name", "quiet", "busybox", "true"]);
+    assert_eq!(
+        env.ok(&["diff", "quiet"]),
+        "",
+        "a container that changed nothing"
+    );
+    env.ok(&[
+        "run",
+        "--name",
+        "busy",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /srv/data; echo x > /srv/data/new; echo y >> /etc/passwd; rm /bin/ash",
+    ]);
+    assert_eq!(
+        env.ok(&["container", "diff", "busy"]),
+        "C /bin\nD /bin/ash\nC /etc\nC /etc/passwd\nA /srv\nA /srv/data\nA /srv/data/new\n"
+    );
+    assert!(fails(&env, &["diff", "nosuch"]).contains("No such container"));
+    env.ok(&["rm", "quiet", "busy"]);
+    no_leftovers(&env);
+}

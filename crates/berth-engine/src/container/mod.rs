@@ -5,6 +5,7 @@
 mod attach;
 mod confined;
 mod copy;
+mod diff;
 mod inspect;
 mod lifecycle;
 mod logs;
