@@ -1,6 +1,6 @@
 //! The container commands: create, start, run, exec and rm.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -1057,6 +1057,41 @@ pub fn diff(engine: &Engine, a: &DiffArgs) -> CmdResult {
     let mut out = std::io::stdout().lock();
     for (kind, path) in engine.diff(&a.container)? {
         writeln!(out, "{kind} {path}").map_err(anyhow::Error::from)?;
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    container: String,
+    /// Write to a file instead of stdout.
+    #[arg(short, long)]
+    output: Option<std::path::PathBuf>,
+}
+
+/// `berth export [-o FILE] CONTAINER`. To a file, the archive is written beside it and renamed
+/// into place once complete, so a failed export leaves nothing half written.
+pub fn export(engine: &Engine, a: &ExportArgs) -> CmdResult {
+    match &a.output {
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))
+                .context("creating the output file")?;
+            engine.export(&a.container, std::io::BufWriter::new(tmp.as_file()))?;
+            tmp.persist(path)
+                .map_err(|e| anyhow!("writing {}: {}", path.display(), e.error))?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(Failure::from(anyhow!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                )));
+            }
+            engine.export(
+                &a.container,
+                std::io::BufWriter::new(std::io::stdout().lock()),
+            )?;
+        }
     }
     Ok(())
 }

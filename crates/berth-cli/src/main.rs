@@ -84,6 +84,8 @@ enum Command {
     Top(containers::TopArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted).
     Diff(containers::DiffArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(containers::ExportArgs),
     /// Copy files between a container and the host.
     Cp(containers::CpArgs),
     /// Attach to a running container's output and input (detach with ctrl-p ctrl-q).
@@ -164,6 +166,7 @@ enum ContainerCommand {
     Stats(containers::StatsArgs),
     Top(containers::TopArgs),
     Diff(containers::DiffArgs),
+    Export(containers::ExportArgs),
     Cp(containers::CpArgs),
     Attach(containers::AttachArgs),
     /// Show low-level information on containers.
@@ -306,6 +309,9 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&e()?, a),
         Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
             containers::diff(&e()?, a)
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            containers::export(&e()?, a)
         }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => containers::cp(&e()?, a),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {

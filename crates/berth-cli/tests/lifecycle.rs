@@ -1097,3 +1097,57 @@ fn kernel_diff_shows_what_a_container_changed() {
     env.ok(&["rm", "quiet", "busy"]);
     no_leftovers(&env);
 }
+
+/// `berth export`: the container's whole filesystem as a tar, changes included and deletions
+/// gone, symlinks kept as links; stopped (mounted read-only for the export) or running.
+#[test]
+fn kernel_export_writes_the_containers_filesystem() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("export");
+    env.ok(&[
+        "run",
+        "--name",
+        "done",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello > /tmp/new; rm /etc/passwd",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "echo live > /tmp/live; sleep 600",
+    ]);
+    for (name, file, content) in [
+        ("done", "tmp/new", "hello\n"),
+        ("live", "tmp/live", "live\n"),
+    ] {
+        let out = env.path(&format!("{name}.tar"));
+        // The running container may still be writing its file: wait for it to appear.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            env.ok(&["export", "-o", out.to_str().unwrap(), name]);
+            let listing = sh(&format!("tar -tvf {}", out.display()));
+            if listing.contains(file) || Instant::now() > deadline {
+                assert!(listing.contains(" bin/sh -> busybox"), "{listing}");
+                assert!(
+                    !listing.contains("etc/passwd") || name == "live",
+                    "{listing}"
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = sh(&format!("tar -xOf {} {file}", out.display()));
+        assert_eq!(text, content);
+    }
+    env.ok(&["rm", "-f", "done", "live"]);
+    no_leftovers(&env);
+}

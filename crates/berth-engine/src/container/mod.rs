@@ -6,6 +6,7 @@ mod attach;
 mod confined;
 mod copy;
 mod diff;
+mod export;
 mod inspect;
 mod lifecycle;
 mod logs;
@@ -365,8 +366,7 @@ impl Engine {
         overlay::unmount(&target)?;
         overlay::mount(
             &lowers,
-            &dir.join("upper"),
-            &dir.join("work"),
+            Some((&dir.join("upper"), &dir.join("work"))),
             &target,
             !c.options.privileged,
         )?;

@@ -11,14 +11,15 @@ fn mount_error(target: &Path) -> impl FnOnce(rustix::io::Errno) -> EngineError +
     move |e| EngineError::io("mount overlay on", target)(e.into())
 }
 
-/// Mounts `lowers` (top layer first) under `upper` at `target`. Each layer is passed to the
-/// kernel on its own (`lowerdir+`), so no layer count overflows the one-page option string.
+/// Mounts `lowers` (top layer first) under `writable` (the upper and work directories) at
+/// `target`; without `writable` the mount is read-only (it then needs two lowers or more). Each
+/// layer is passed to the kernel on its own (`lowerdir+`), so no layer count overflows the
+/// one-page option string.
 /// With `nodev`, device nodes in the image or the writable layer cannot be opened: a container's
 /// devices come from its /dev only (the device cgroup is no guard on cgroup v2 yet).
 pub(crate) fn mount(
     lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
+    writable: Option<(&Path, &Path)>,
     target: &Path,
     nodev: bool,
 ) -> Result<()> {
@@ -35,23 +36,24 @@ pub(crate) fn mount(
                 .map(|l| l.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(":");
-            return mount_classic(&joined, upper, work, target, nodev);
+            return mount_classic(&joined, writable, target, nodev);
         }
         Err(e) => return Err(mount_error(target)(e)),
     }
-    set("upperdir", upper).map_err(mount_error(target))?;
-    set("workdir", work).map_err(mount_error(target))?;
+    if let Some((upper, work)) = writable {
+        set("upperdir", upper).map_err(mount_error(target))?;
+        set("workdir", work).map_err(mount_error(target))?;
+    }
     rustix::mount::fsconfig_create(&fs).map_err(mount_error(target))?;
-    let mnt = rustix::mount::fsmount(
-        &fs,
-        FsMountFlags::FSMOUNT_CLOEXEC,
-        if nodev {
-            MountAttrFlags::MOUNT_ATTR_NODEV
-        } else {
-            MountAttrFlags::empty()
-        },
-    )
-    .map_err(mount_error(target))?;
+    let mut attrs = MountAttrFlags::empty();
+    if nodev {
+        attrs |= MountAttrFlags::MOUNT_ATTR_NODEV;
+    }
+    if writable.is_none() {
+        attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
+    }
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(mount_error(target))?;
     rustix::mount::move_mount(
         &mnt,
         "",
@@ -64,16 +66,18 @@ pub(crate) fn mount(
 
 fn mount_classic(
     lowers: &str,
-    upper: &Path,
-    work: &Path,
+    writable: Option<(&Path, &Path)>,
     target: &Path,
     nodev: bool,
 ) -> Result<()> {
-    let data = format!(
-        "lowerdir={lowers},upperdir={},workdir={}",
-        upper.display(),
-        work.display()
-    );
+    let data = match writable {
+        Some((upper, work)) => format!(
+            "lowerdir={lowers},upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        ),
+        None => format!("lowerdir={lowers}"),
+    };
     let data = std::ffi::CString::new(data)
         .map_err(|_| EngineError::InvalidOption("a layer path holds a NUL".into()))?;
     rustix::mount::mount(
@@ -82,6 +86,10 @@ fn mount_classic(
         "overlay",
         if nodev {
             rustix::mount::MountFlags::NODEV
+        } else {
+            rustix::mount::MountFlags::empty()
+        } | if writable.is_none() {
+            rustix::mount::MountFlags::RDONLY
         } else {
             rustix::mount::MountFlags::empty()
         },
