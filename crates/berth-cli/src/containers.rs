@@ -1095,3 +1095,41 @@ pub fn export(engine: &Engine, a: &ExportArgs) -> CmdResult {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct CommitArgs {
+    container: String,
+    /// The new image's name, `REPOSITORY[:TAG]`.
+    reference: Option<String>,
+    /// A Dockerfile instruction to apply to the image's config (CMD, ENTRYPOINT, ENV, …).
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// The commit message.
+    #[arg(short, long)]
+    message: Option<String>,
+    /// The author.
+    #[arg(short, long)]
+    author: Option<String>,
+    /// Freeze the container while its changes are read.
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+    pause: bool,
+}
+
+/// `berth commit`: prints the new image's ID.
+pub fn commit(engine: &Engine, a: &CommitArgs) -> CmdResult {
+    let tag = a
+        .reference
+        .as_deref()
+        .map(berth_types::Reference::parse_normalized)
+        .transpose()
+        .map_err(berth_engine::EngineError::from)?;
+    let opts = berth_engine::CommitOptions {
+        changes: a.change.clone(),
+        message: a.message.clone(),
+        author: a.author.clone(),
+        pause: a.pause,
+    };
+    let id = engine.commit(&a.container, tag, &opts)?;
+    println!("{id}");
+    Ok(())
+}

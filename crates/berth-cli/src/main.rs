@@ -86,6 +86,8 @@ enum Command {
     Diff(containers::DiffArgs),
     /// Write a container's filesystem as a tar archive.
     Export(containers::ExportArgs),
+    /// Create a new image from a container's changes.
+    Commit(containers::CommitArgs),
     /// Copy files between a container and the host.
     Cp(containers::CpArgs),
     /// Attach to a running container's output and input (detach with ctrl-p ctrl-q).
@@ -167,6 +169,7 @@ enum ContainerCommand {
     Top(containers::TopArgs),
     Diff(containers::DiffArgs),
     Export(containers::ExportArgs),
+    Commit(containers::CommitArgs),
     Cp(containers::CpArgs),
     Attach(containers::AttachArgs),
     /// Show low-level information on containers.
@@ -312,6 +315,9 @@ fn run(cli: &Cli) -> CmdResult {
         }
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             containers::export(&e()?, a)
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            containers::commit(&e()?, a)
         }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => containers::cp(&e()?, a),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {

@@ -1151,3 +1151,77 @@ fn kernel_export_writes_the_containers_filesystem() {
     env.ok(&["rm", "-f", "done", "live"]);
     no_leftovers(&env);
 }
+
+/// `berth commit`: the container's changes, deletions included, become a new image on top of its
+/// image, with the `-c` changes and a history entry; a running container is frozen meanwhile.
+#[test]
+fn kernel_commit_makes_an_image_of_the_changes() {
+    if !ready(&["busybox"]) {
+        return;
+    }
+    let env = setup("commit");
+    env.ok(&[
+        "run",
+        "--name",
+        "work",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /srv.txt; rm /etc/passwd; mkdir -p /data/empty",
+    ]);
+    let id = env.ok(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/srv.txt\"]",
+        "-m",
+        "the work",
+        "-a",
+        "tester",
+        "work",
+        "snap:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(env.ok(&["run", "--rm", "snap:1"]), "made\n");
+    assert_eq!(
+        env.ok(&[
+            "run",
+            "--rm",
+            "snap:1",
+            "sh",
+            "-c",
+            "test -e /etc/passwd || echo gone; test -d /data/empty && echo kept"
+        ]),
+        "gone\nkept\n"
+    );
+    let history = env.ok(&["history", "--no-trunc", "snap:1"]);
+    assert!(history.contains("the work"), "{history}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&env.ok(&["image", "inspect", "snap:1"])).unwrap();
+    assert_eq!(doc[0]["Author"], "tester");
+    assert_eq!(doc[0]["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    // A running container: committed while paused, left running.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "echo on > /on; sleep 600",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env
+        .berth(&["exec", "live", "test", "-e", "/on"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["commit", "live", "snap:2"]);
+    assert_eq!(status(&env, "live"), "running");
+    assert_eq!(env.ok(&["run", "--rm", "snap:2", "cat", "/on"]), "on\n");
+    env.ok(&["rm", "-f", "work", "live"]);
+    no_leftovers(&env);
+}

@@ -17,8 +17,8 @@ mod seccomp;
 
 pub use berth_store::Event;
 pub use container::{
-    Container, ContainerState, ExecOptions, LogEntry, PsFilter, RunOptions, Stdio, Usage,
-    parse_bytes, read_log,
+    CommitOptions, Container, ContainerState, ExecOptions, LogEntry, PsFilter, RunOptions, Stdio,
+    Usage, parse_bytes, read_log,
 };
 pub use error::EngineError;
 pub use events::{EventFilter, event_json};

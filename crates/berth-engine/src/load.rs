@@ -581,6 +581,56 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Stores an image made of `base`'s layers and one new layer, applied in `staging`, with
+    /// `config` (whose DiffIDs must list them all): `berth commit`.
+    pub(crate) fn commit_image_with_layer(
+        &self,
+        config: &ImageConfig,
+        base: &berth_store::ImageRecord,
+        report: ApplyReport,
+        staging: StagingDir,
+        tag: Option<Reference>,
+    ) -> Result<Digest> {
+        let config_bytes =
+            serde_json::to_vec(config).map_err(|source| EngineError::InvalidJson {
+                what: "image config".into(),
+                source,
+            })?;
+        // The base's layers are in the store already: nothing of them is applied again.
+        let mut layers: Vec<(String, ReadyLayer)> = base
+            .layers
+            .iter()
+            .map(|l| {
+                let ready = ReadyLayer {
+                    report: ApplyReport {
+                        compression: Compression::None,
+                        digest: l.blob_digest,
+                        compressed_size: l.compressed_size,
+                        diff_id: l.diff_id,
+                        size: l.size,
+                        entries: 0,
+                    },
+                    media_type: l.media_type.clone(),
+                    staging: None,
+                };
+                (l.diff_id.to_string(), ready)
+            })
+            .collect();
+        layers.push((
+            "the new layer".into(),
+            ReadyLayer {
+                media_type: report.compression.oci_layer_media_type().into(),
+                report,
+                staging: Some(staging),
+            },
+        ));
+        let image = self.assemble(&config_bytes, layers, tag.into_iter().collect(), None)?;
+        self.store.commit_image(&image)?;
+        Ok(image.id)
+    }
+}
+
 pub(crate) fn blob_name(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }

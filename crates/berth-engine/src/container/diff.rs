@@ -6,19 +6,10 @@
 //! path exists below is decided component by component in each image layer, a symlink or a
 //! whiteout ending the search as it ends the path in the overlay.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use super::overlay::{RUNTIME_PATHS, is_opaque, is_whiteout};
 use crate::{Engine, EngineError, Result};
-
-/// Whether `meta` is an overlay whiteout: a character device 0:0.
-fn is_whiteout(meta: &std::fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    rustix::fs::getxattr(dir, "trusted.overlay.opaque", &mut [0u8; 1]).is_ok_and(|n| n == 1)
-}
 
 /// Whether `rel` exists in the merged view of `lowers` (topmost first).
 fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
@@ -53,28 +44,15 @@ fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
     false
 }
 
-/// What berth itself puts in a container's upper directory to run it (mount points and the
-/// generated network files), which Docker keeps in a separate init layer and `diff` does not
-/// show.
-const RUNTIME_PATHS: &[&str] = &[
-    "/dev",
-    "/proc",
-    "/sys",
-    "/etc/hostname",
-    "/etc/hosts",
-    "/etc/resolv.conf",
-    "/etc/mtab",
-];
-
 /// Drops berth's own runtime paths, and the directories that hold nothing else that changed.
 fn without_runtime_paths(all: Vec<(char, String)>) -> Vec<(char, String)> {
-    let runtime = |p: &str| RUNTIME_PATHS.contains(&p);
+    let runtime = |p: &str| RUNTIME_PATHS.iter().any(|r| p.strip_prefix('/') == Some(r));
     let kept: Vec<&(char, String)> = all.iter().filter(|(_, p)| !runtime(p)).collect();
     kept.iter()
         .filter(|(_, p)| {
             let holds_runtime_path = RUNTIME_PATHS
                 .iter()
-                .any(|r| r.starts_with(&format!("{p}/")));
+                .any(|r| format!("/{r}").starts_with(&format!("{p}/")));
             let prefix = format!("{p}/");
             !holds_runtime_path || kept.iter().any(|(_, q)| q.starts_with(&prefix))
         })

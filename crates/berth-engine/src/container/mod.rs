@@ -3,6 +3,7 @@
 //! removing it.
 
 mod attach;
+mod commit;
 mod confined;
 mod copy;
 mod diff;
@@ -25,6 +26,7 @@ use berth_types::Digest;
 use berth_types::state::Status;
 use serde::{Deserialize, Serialize};
 
+pub use commit::CommitOptions;
 pub use lifecycle::PsFilter;
 pub use logs::{LogEntry, read_log};
 pub use options::{RunOptions, parse_bytes};

@@ -1,6 +1,7 @@
 //! A container's root filesystem: its image's layer directories, read-only, under its own upper
 //! and work directories, mounted with overlayfs.
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags};
@@ -104,4 +105,27 @@ pub(crate) fn unmount(target: &Path) -> Result<()> {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
         Err(e) => Err(EngineError::io("unmount", target)(e.into())),
     }
+}
+
+/// What berth itself puts in a container's upper directory to run it, relative to the root: the
+/// mount points and the generated network files. Docker keeps these in a separate init layer,
+/// so neither `diff` nor `commit` shows them.
+pub(crate) const RUNTIME_PATHS: &[&str] = &[
+    "dev",
+    "proc",
+    "sys",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+    "etc/mtab",
+];
+
+/// Whether `meta` is an overlay whiteout: a character device 0:0.
+pub(crate) fn is_whiteout(meta: &std::fs::Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+/// Whether the directory `dir` is opaque: it hides everything the layers below have in it.
+pub(crate) fn is_opaque(dir: &Path) -> bool {
+    rustix::fs::getxattr(dir, "trusted.overlay.opaque", &mut [0u8; 1]).is_ok_and(|n| n == 1)
 }
