@@ -393,6 +393,17 @@ pub enum DbCommand {
     Import(DbImportArgs),
     /// Show the database's sources, record counts and ages.
     Status,
+    /// Fetch advisories over HTTP(S) and import them: osv.dev's exports for every ecosystem
+    /// berth matches, or the given sources.
+    Update(DbUpdateArgs),
+}
+
+#[derive(Args)]
+pub struct DbUpdateArgs {
+    /// A URL to fetch instead of osv.dev's exports (repeatable): an OSV zip or any file
+    /// `db import` reads.
+    #[arg(long = "source")]
+    sources: Vec<String>,
 }
 
 #[derive(Args)]
@@ -417,6 +428,27 @@ pub fn db(engine: &Engine, cmd: &DbCommand) -> CmdResult {
                 report.advisories,
                 report.files,
                 report.skipped,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        DbCommand::Update(u) => {
+            let sources: Vec<String> = if u.sources.is_empty() {
+                berth_engine::OSV_SOURCES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                u.sources.clone()
+            };
+            let started = std::time::Instant::now();
+            let report = engine.db_update(&sources)?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "imported {} advisories from {} sources in {:.1} s",
+                report.advisories,
+                sources.len(),
                 started.elapsed().as_secs_f64()
             );
         }

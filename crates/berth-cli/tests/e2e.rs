@@ -912,3 +912,104 @@ fn inventory_matches_syft() {
         Vec::<&(String, String, String)>::new()
     );
 }
+
+/// Serves `routes` (path, status, body) over HTTP on 127.0.0.1 for `requests` requests, then
+/// stops; returns the address.
+fn serve(routes: Vec<(&'static str, u16, Vec<u8>)>, requests: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = reader.read_line(&mut line);
+            // The rest of the request's head.
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let (status, body) = routes
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map_or((404, Vec::new()), |(_, s, b)| (*s, b.clone()));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    addr
+}
+
+/// `berth db update`: advisories fetched over HTTP (a server on 127.0.0.1 here) and imported, an
+/// osv.dev-style zip included; an error answer and an unreachable source are clear errors.
+#[test]
+fn db_update_fetches_and_imports() {
+    let env = Env::new("dbupdate");
+    let record = br#"{"id":"PYSEC-2023-74","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.3.0"},{"fixed":"2.31.0"}]}]}]}"#;
+    let zip = env.path("all.zip");
+    let made = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    z.writestr('GO-2022-0001.json', sys.argv[2])",
+            zip.to_str().unwrap(),
+            r#"{"id":"GO-2022-0001","affected":[{"package":{"ecosystem":"Go","name":"golang.org/x/text"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"0.3.7"}]}]}]}"#,
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let addr = serve(
+        vec![
+            ("/PYSEC-2023-74.json", 200, record.to_vec()),
+            ("/go/all.zip", 200, std::fs::read(&zip).unwrap()),
+        ],
+        3,
+    );
+    let out = env.ok(&[
+        "db",
+        "update",
+        "--source",
+        &format!("http://{addr}/PYSEC-2023-74.json"),
+        "--source",
+        &format!("http://{addr}/go/all.zip"),
+    ]);
+    assert!(
+        out.contains("imported 2 advisories from 2 sources"),
+        "{out}"
+    );
+    let status = env.ok(&["db", "status"]);
+    assert!(
+        status.contains("osv:PyPI") && status.contains("osv:Go"),
+        "{status}"
+    );
+    let missing = env.berth(&[
+        "db",
+        "update",
+        "--source",
+        &format!("http://{addr}/nothing.zip"),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("answered 404"));
+    // A port nothing listens on: refused at once, and said plainly.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unreachable = env.berth(&[
+        "db",
+        "update",
+        "--source",
+        &format!("http://{closed}/x.zip"),
+    ]);
+    assert!(!unreachable.status.success());
+    assert!(
+        String::from_utf8_lossy(&unreachable.stderr).contains("cannot be reached"),
+        "{}",
+        String::from_utf8_lossy(&unreachable.stderr)
+    );
+}

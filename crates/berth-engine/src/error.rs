@@ -75,6 +75,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("{0}")]
     VulnDb(#[from] berth_scan::vulndb::DbError),
+    /// A download failed: the source cannot be reached, or answered with an error.
+    #[error("{url}: {message}")]
+    Fetch { url: String, message: String },
     #[error("{op} {path:?}")]
     Io {
         op: &'static str,
@@ -95,6 +98,7 @@ impl EngineError {
                 | Self::Runtime { .. }
                 | Self::InvalidOption(_)
                 | Self::VulnDb(_)
+                | Self::Fetch { .. }
         )
     }
 

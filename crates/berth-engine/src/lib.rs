@@ -25,6 +25,7 @@ pub use events::{EventFilter, event_json};
 pub use image::{RemoveEvent, Removed};
 pub use load::LoadSource;
 pub use save::SaveFormat;
+pub use scan::OSV_SOURCES;
 
 use berth_archive::Limits;
 use berth_store::Store;

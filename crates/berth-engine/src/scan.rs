@@ -290,3 +290,78 @@ impl Engine {
         Ok((name, id, inventory, findings))
     }
 }
+
+/// osv.dev's exports, one zip per ecosystem berth matches: what `berth db update` fetches when
+/// given no `--source`.
+pub const OSV_SOURCES: &[&str] = &[
+    "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/Alpine/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/AlmaLinux/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/npm/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/Go/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/crates.io/all.zip",
+    "https://osv-vulnerabilities.storage.googleapis.com/Maven/all.zip",
+];
+
+/// The largest download accepted.
+const MAX_DOWNLOAD: u64 = 4 << 30;
+
+impl Engine {
+    /// `berth db update`: fetches each source (an OSV zip, or any file `db import` reads) over
+    /// HTTP or HTTPS and imports it. Connections time out after 10 s and downloads after 10
+    /// minutes, so an offline machine gets an error naming the source, not a hang.
+    pub fn db_update(&self, sources: &[String]) -> Result<berth_scan::vulndb::ImportReport> {
+        use std::io::Read;
+        let fetch_error = |url: &str, message: String| EngineError::Fetch {
+            url: url.to_owned(),
+            message,
+        };
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(600))
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| fetch_error("https", e.to_string()))?;
+        let dir = self.store.root().join("vulndb").join("download");
+        std::fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+        let mut files = Vec::new();
+        let result = (|| {
+            for (i, url) in sources.iter().enumerate() {
+                let response = client.get(url).send().map_err(|e| {
+                    fetch_error(
+                        url,
+                        format!("cannot be reached ({e}); is this machine offline?"),
+                    )
+                })?;
+                if !response.status().is_success() {
+                    return Err(fetch_error(url, format!("answered {}", response.status())));
+                }
+                // Named so the import knows a zip from a list.
+                let name = url
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("download")
+                    .replace("%20", " ");
+                let path = dir.join(format!("{i}-{name}"));
+                let mut file =
+                    std::fs::File::create(&path).map_err(EngineError::io("create", &path))?;
+                files.push(path.clone());
+                let copied = std::io::copy(&mut response.take(MAX_DOWNLOAD + 1), &mut file)
+                    .map_err(|e| fetch_error(url, format!("download failed: {e}")))?;
+                if copied > MAX_DOWNLOAD {
+                    return Err(fetch_error(
+                        url,
+                        format!("larger than {MAX_DOWNLOAD} bytes"),
+                    ));
+                }
+            }
+            Ok(self.vulndb()?.import(&files)?)
+        })();
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+        result
+    }
+}
