@@ -121,6 +121,11 @@ pub struct ScanArgs {
     /// Look for secrets only (the same as --scanners secret).
     #[arg(long, conflicts_with = "scanners")]
     secrets: bool,
+    /// Never fetch the vulnerability database. Without it, an empty database is first filled
+    /// from osv.dev (`berth db update`) when the network allows; an existing one is used as it
+    /// is, so scans are offline whenever the database exists.
+    #[arg(long)]
+    offline: bool,
     /// Findings to leave out: one advisory id, alias or secret rule per line, optionally with
     /// `exp:YYYY-MM-DD` (ignored until then) and a `# reason`.
     #[arg(long)]
@@ -185,6 +190,29 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
         scanners.iter().any(|s| s == "vuln"),
         scanners.iter().any(|s| s == "secret"),
     );
+    if vulns
+        && engine
+            .vulndb()?
+            .status()
+            .map_err(berth_engine::EngineError::from)?
+            .is_empty()
+    {
+        let sources: Vec<String> = berth_engine::OSV_SOURCES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let fetched = if a.offline {
+            Err(anyhow::anyhow!("--offline was given"))
+        } else {
+            engine.db_update(&sources).map_err(anyhow::Error::from)
+        };
+        if let Err(e) = fetched {
+            eprintln!(
+                "warning: the vulnerability database is empty and was not fetched ({e:#}); \
+                 import advisories with berth db import, or fetch them with berth db update"
+            );
+        }
+    }
     let (name, id, inventory, findings) = match (&a.input, &a.image) {
         (Some(path), _) => engine.scan_archive(path, vulns, secrets)?,
         (None, Some(image)) => {
