@@ -586,3 +586,70 @@ fn osv_zips_import() {
     let report = db.import(&[dir.path().join("fake.zip")]).unwrap();
     assert!(report.warnings.iter().any(|w| w.contains("fake.zip")));
 }
+
+/// The real records shipped with these tests (tests/data/advisories, one per ecosystem, with
+/// their licences): each matches a package at an affected version and not at its fixed one.
+#[test]
+fn shipped_real_records_match_each_ecosystem() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = VulnDb::open(dir.path()).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisories");
+    let report = db.import(&[data]).unwrap();
+    assert_eq!(report.advisories, 4, "{:?}", report.warnings);
+    let lock = |name: &str, version: &str| {
+        format!(
+            "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n"
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>, u32)> = vec![
+        (
+            "PYSEC-2023-74",
+            b"Name: requests\nVersion: 2.30.0\n".to_vec(),
+            b"Name: requests\nVersion: 2.31.0\n".to_vec(),
+            0o644,
+        ),
+        (
+            "RUSTSEC-2018-0005",
+            lock("serde_yaml", "0.6.0-rc1").into_bytes(),
+            lock("serde_yaml", "0.8.4").into_bytes(),
+            0o644,
+        ),
+        (
+            "GO-2020-0004",
+            go_binary_with(
+                "github.com/nanobox-io/golang-nanoauth",
+                "v0.0.0-20160722212129-ac0cc4484ad4",
+            ),
+            go_binary_with(
+                "github.com/nanobox-io/golang-nanoauth",
+                "v0.0.0-20200131131040-063a3fb69896",
+            ),
+            0o755,
+        ),
+        (
+            "GHSA-vmfg-rjjm-rjrj",
+            jar("ch.qos.logback", "logback-classic", "0.3"),
+            jar("ch.qos.logback", "logback-classic", "1.2.0"),
+            0o644,
+        ),
+    ];
+    for (id, affected, fixed, mode) in cases {
+        let path = match id {
+            "PYSEC-2023-74" => "usr/lib/python3/site-packages/requests.dist-info/METADATA",
+            "RUSTSEC-2018-0005" => "src/Cargo.lock",
+            "GO-2020-0004" => "usr/local/bin/app",
+            _ => "opt/app/lib/logback-classic.jar",
+        };
+        for (content, expect) in [(&affected, true), (&fixed, false)] {
+            let tar = layer_with_modes(&[(path, mode, content)]);
+            let mut c = Collector::new();
+            c.add_layer("sha256:0", None, &tar[..]);
+            let ids: Vec<String> = find(&c.finish(), &db)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.id)
+                .collect();
+            assert_eq!(ids.contains(&id.to_string()), expect, "{id}: {ids:?}");
+        }
+    }
+}
