@@ -653,3 +653,65 @@ fn shipped_real_records_match_each_ecosystem() {
         }
     }
 }
+
+/// A binary built by a real Go toolchain (Debian's golang-go): its build information names the
+/// Go version the toolchain reports, and the Go vulnerability database's stdlib records match it.
+#[test]
+fn a_real_go_binary_is_read_and_matched() {
+    let go = |args: &[&str], dir: &Path| {
+        std::process::Command::new("go")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("GOCACHE", dir.join("cache"))
+            .env("GOPATH", dir.join("gopath"))
+            .env("GO111MODULE", "off")
+            .env("GOFLAGS", "")
+            .output()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Ok(version) = go(&["env", "GOVERSION"], dir.path()) else {
+        eprintln!("no Go toolchain (Debian's golang-go); scripts/test.sh installs it");
+        return;
+    };
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    std::fs::write(
+        dir.path().join("main.go"),
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hi\") }\n",
+    )
+    .unwrap();
+    let built = go(&["build", "-o", "app", "main.go"], dir.path()).unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let bin = std::fs::read(dir.path().join("app")).unwrap();
+    let tar = layer_with_modes(&[("usr/local/bin/app", 0o755, &bin[..])]);
+    let mut c = Collector::new();
+    c.add_layer("sha256:0", None, &tar[..]);
+    let inv = c.finish();
+    let stdlib = inv.packages.iter().find(|p| p.name == "stdlib").unwrap();
+    let expected = version.trim_start_matches("go");
+    assert!(
+        stdlib.version == expected || stdlib.version == format!("{expected}.0"),
+        "{} from {version}",
+        stdlib.version
+    );
+    let Some(data) = shared() else {
+        return;
+    };
+    let mut db = VulnDb::open(&dir.path().join("db")).unwrap();
+    db.import(&[data.join("go")]).unwrap();
+    let found = find(&inv, &db).unwrap();
+    eprintln!("{} stdlib advisories for {version}", found.len());
+    assert!(
+        found
+            .iter()
+            .all(|f| f.package == "stdlib" && f.fixed.is_some())
+    );
+    // Debian 12's Go (1.19) predates many standard-library fixes.
+    if expected.starts_with("1.19") {
+        assert!(found.len() > 10, "{}", found.len());
+    }
+}
