@@ -20,17 +20,7 @@ impl Engine {
     fn read_image(&self, name: &str, secrets: bool) -> Result<(ImageRecord, Inventory)> {
         let image = self.resolve_image(name)?;
         let (_, config) = self.image_config(&image)?;
-        // History entries that made a layer, in order, say how each layer was made.
-        let mut made_by = config
-            .history
-            .iter()
-            .filter(|h| !h.empty_layer)
-            .map(|h| h.created_by.clone());
-        let mut collector = if secrets {
-            Collector::new().with_secrets()
-        } else {
-            Collector::new()
-        };
+        let (mut collector, mut made_by) = start(&config, secrets);
         for layer in &image.layers {
             let created_by = made_by.next().flatten();
             let name = format!("blob {}", layer.blob_digest);
@@ -92,6 +82,26 @@ impl Engine {
         }
         Ok((image, inventory, findings))
     }
+}
+
+/// A collector for an image with `config` (searching for secrets too with `secrets`), and how
+/// each of its layers was made: the `created_by` of the history entries that made a layer, in
+/// order.
+fn start(
+    config: &berth_types::image::ImageConfig,
+    secrets: bool,
+) -> (Collector, impl Iterator<Item = Option<String>> + '_) {
+    let collector = if secrets {
+        Collector::new().with_secrets()
+    } else {
+        Collector::new()
+    };
+    let made_by = config
+        .history
+        .iter()
+        .filter(|h| !h.empty_layer)
+        .map(|h| h.created_by.clone());
+    (collector, made_by)
 }
 
 /// Secrets in an image config's Env, Labels and history.
@@ -227,16 +237,7 @@ impl Engine {
         let config: berth_types::image::ImageConfig =
             serde_json::from_slice(&config_raw).map_err(|e| invalid("the image config", e))?;
         let id = berth_types::Digest::of(&config_raw).to_string();
-        let mut made_by = config
-            .history
-            .iter()
-            .filter(|h| !h.empty_layer)
-            .map(|h| h.created_by.clone());
-        let mut collector = if secrets {
-            Collector::new().with_secrets()
-        } else {
-            Collector::new()
-        };
+        let (mut collector, mut made_by) = start(&config, secrets);
         for (i, layer) in layer_names.iter().enumerate() {
             let m = members
                 .get(layer.trim_start_matches("./"))
