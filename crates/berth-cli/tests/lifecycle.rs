@@ -23,6 +23,21 @@ fn setup(name: &str) -> Env {
     env
 }
 
+/// `berth attach NAME` from a terminal (`script` gives one), after the shell commands `setup`.
+fn attach_in_terminal(env: &Env, setup: &str, name: &str) -> std::process::Output {
+    let cmd = format!(
+        "{setup}{} --root {} --runroot {} attach {name}",
+        common::BERTH,
+        env.root().display(),
+        env.path("run").display()
+    );
+    std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn fails(env: &Env, args: &[&str]) -> String {
     let out: Output = env.berth(args);
     assert!(!out.status.success(), "berth {args:?} should fail");
@@ -847,17 +862,7 @@ fn kernel_attach_and_detach() {
             "-c",
             "sleep 0.5; echo from-tty; exit 4",
         ]);
-        let cmd = format!(
-            "{} --root {} --runroot {} attach term",
-            common::BERTH,
-            env.root().display(),
-            env.path("run").display()
-        );
-        let out = std::process::Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+        let out = attach_in_terminal(&env, "", "term");
         assert_eq!(out.status.code(), Some(4));
         assert!(String::from_utf8_lossy(&out.stdout).contains("from-tty"));
         env.ok(&["rm", "term"]);
@@ -1004,17 +1009,7 @@ fn kernel_attach_streams_and_resizes() {
             "-c",
             "sleep 0.5; stty size; exit 5",
         ]);
-        let cmd = format!(
-            "stty rows 33 cols 111; {} --root {} --runroot {} attach sized",
-            common::BERTH,
-            env.root().display(),
-            env.path("run").display()
-        );
-        let out = std::process::Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+        let out = attach_in_terminal(&env, "stty rows 33 cols 111; ", "sized");
         assert_eq!(out.status.code(), Some(5));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("33 111"), "{text}");

@@ -18,26 +18,8 @@ const RANDOM_PAIRS: usize = 1500;
 /// Pairs to draw from the vector files.
 const VECTOR_PAIRS: usize = 500;
 
-/// A small deterministic pseudo-random generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
+mod common;
+use common::Rng;
 
 /// A random string of version characters from `alphabet`, starting with a digit if `digit_first`.
 fn random_part(rng: &mut Rng, alphabet: &[&str], digit_first: bool) -> String {

@@ -19,21 +19,8 @@ use berth_scan::version::{Scheme, compare};
 /// Versions to generate (each is compared with the next).
 const VERSIONS: usize = 3000;
 
-/// A small deterministic pseudo-random generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
+mod common;
+use common::Rng;
 
 /// A random Maven version.
 fn random_version(rng: &mut Rng) -> String {

@@ -172,6 +172,49 @@ fn shared() -> Option<PathBuf> {
     p.join("README.md").exists().then_some(p)
 }
 
+/// The files of an advisory directory, sorted.
+fn record_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// An OSV record reduced to what the range tests use: its first package and that package's
+/// first range, when the record is not withdrawn and the range has an introduced and a fixed
+/// version.
+struct Ranged {
+    id: String,
+    package: String,
+    introduced: String,
+    fixed: String,
+    events: usize,
+}
+
+fn ranged(file: &Path) -> Option<Ranged> {
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    if record.get("withdrawn").is_some() {
+        return None;
+    }
+    let affected = &record["affected"][0];
+    let events = affected["ranges"][0]["events"].as_array()?;
+    let first = |key: &str| {
+        events
+            .iter()
+            .find_map(|e| e[key].as_str())
+            .map(str::to_owned)
+    };
+    Some(Ranged {
+        id: record["id"].as_str()?.to_owned(),
+        package: affected["package"]["name"].as_str()?.to_owned(),
+        introduced: first("introduced")?,
+        fixed: first("fixed")?,
+        events: events.len(),
+    })
+}
+
 fn dpkg_lt(a: &str, b: &str) -> bool {
     std::process::Command::new("dpkg")
         .args(["--compare-versions", a, "lt", b])
@@ -303,32 +346,14 @@ fn go_modules_match_real_go_advisories() {
     let mut db = VulnDb::open(dir.path()).unwrap();
     db.import(&[data.join("go")]).unwrap();
     let mut checked = 0;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("go"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for file in files.iter().step_by(23) {
-        let record: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        if record.get("withdrawn").is_some() {
-            continue;
-        }
-        let affected = &record["affected"][0];
-        let module = affected["package"]["name"].as_str().unwrap();
-        let events = affected["ranges"][0]["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let introduced = events.iter().find_map(|e| e["introduced"].as_str());
-        let fixed = events.iter().find_map(|e| e["fixed"].as_str());
-        let (Some(introduced), Some(fixed)) = (introduced, fixed) else {
+    for file in record_files(&data.join("go")).iter().step_by(23) {
+        let Some(r) = ranged(file) else {
             continue;
         };
+        let (id, module, introduced, fixed) = (&r.id, r.package.as_str(), &r.introduced, &r.fixed);
         if introduced == "0" || module == "stdlib" || module == "toolchain" {
             continue;
         }
-        let id = record["id"].as_str().unwrap();
         for (version, expect) in [(introduced, true), (fixed, false)] {
             let bin = go_binary_with(module, &format!("v{version}"));
             let tar = layer_with_modes(&[("app", 0o755, &bin[..])]);
@@ -427,34 +452,15 @@ fn crates_match_real_rustsec_advisories() {
     let dir = tempfile::tempdir().unwrap();
     let mut db = VulnDb::open(dir.path()).unwrap();
     db.import(&[data.join("crates")]).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("crates"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
     let mut checked = 0;
-    for file in &files {
-        let record: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        if record.get("withdrawn").is_some() {
-            continue;
-        }
-        let affected = &record["affected"][0];
-        let name = affected["package"]["name"].as_str().unwrap();
-        let events = affected["ranges"][0]["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let (Some(introduced), Some(fixed)) = (
-            events.iter().find_map(|e| e["introduced"].as_str()),
-            events.iter().find_map(|e| e["fixed"].as_str()),
-        ) else {
+    for file in &record_files(&data.join("crates")) {
+        let Some(r) = ranged(file) else {
             continue;
         };
-        if introduced.starts_with("0.0.0") || events.len() != 2 {
+        let (id, name, introduced, fixed) = (&r.id, r.package.as_str(), &r.introduced, &r.fixed);
+        if introduced.starts_with("0.0.0") || r.events != 2 {
             continue;
         }
-        let id = record["id"].as_str().unwrap();
         for (version, expect) in [(introduced, true), (fixed, false)] {
             let lock = format!(
                 "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n"
