@@ -258,6 +258,7 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
     let stdio = Stdio {
         tty: options.tty,
         stdin: options.interactive,
+        quiet: false,
     };
     let auto_remove = options.auto_remove;
     let c = engine.create_container(options).map_err(run_failure)?;
@@ -290,6 +291,7 @@ pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
         let stdio = Stdio {
             tty: c.options.tty,
             stdin: a.interactive,
+            quiet: false,
         };
         let code = engine.run_attached(&c.id, stdio).map_err(run_failure)?;
         return exit_with(code);
@@ -350,6 +352,7 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> CmdResult {
     let stdio = Stdio {
         tty: a.process.tty,
         stdin: a.process.interactive,
+        quiet: false,
     };
     let code = engine
         .exec(&a.container, a.command.clone(), opts, stdio)

@@ -54,7 +54,7 @@ pub struct ImportArgs {
 pub struct ListArgs {
     /// Only images of this repository (and tag).
     repository: Option<String>,
-    /// Show all images (berth keeps no intermediate images, so the same list).
+    /// Show all images, the build steps' intermediate images too.
     #[arg(short, long)]
     all: bool,
     /// Only show image IDs.
@@ -399,6 +399,9 @@ pub fn list(engine: &Engine, a: &ListArgs) -> CmdResult {
         .images()
         .map_err(berth_engine::EngineError::from)?
     {
+        if image.intermediate && !a.all {
+            continue;
+        }
         if keep(engine, &image, &a.filter).map_err(|e| Failure::with_code(EXIT_FAILURE, e))? {
             let matching = image_rows(&image, a.no_trunc)
                 .into_iter()

@@ -1,5 +1,6 @@
 //! `berth`: Docker's command line over berth's engine, with no daemon.
 
+mod build;
 mod containers;
 mod format;
 mod images;
@@ -98,6 +99,11 @@ enum Command {
     /// Records a background container's restart or exit (run by its berth-monitor).
     #[command(hide = true)]
     ContainerHook(containers::HookArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Load images from a docker-archive or OCI archive (tar, or an OCI layout directory).
     Load(images::LoadArgs),
     /// Save images to a docker-archive or OCI archive.
@@ -130,7 +136,14 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum BuilderCommand {
+    /// Remove the build cache.
+    Prune(build::BuilderPruneArgs),
+}
+
+#[derive(Subcommand)]
 enum ImageCommand {
+    Build(build::BuildArgs),
     Load(images::LoadArgs),
     Save(images::SaveArgs),
     Import(images::ImportArgs),
@@ -327,6 +340,8 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Container(ContainerCommand::Inspect(a)) => {
             images::inspect_objects(&e()?, a, images::Objects::Containers)
         }
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&e()?, a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::builder_prune(&e()?, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&e()?, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&e()?, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(&e()?, a),

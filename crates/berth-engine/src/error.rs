@@ -56,6 +56,9 @@ pub enum EngineError {
     InvalidChange(String),
     #[error("{0}")]
     InvalidOption(String),
+    /// A build failed; the message names the Dockerfile line where it could.
+    #[error("{0}")]
+    Build(String),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
     /// A container is in a state that refuses the action; the message is Docker's.

@@ -138,7 +138,8 @@ impl Engine {
     pub fn prune_images(&self, all: bool) -> Result<Removed> {
         let mut removed = Removed::default();
         for image in self.store.images()? {
-            if image.containers == 0 && (all || image.tags.is_empty()) {
+            // A build step's image is the build cache's (`builder prune`), not dangling.
+            if image.containers == 0 && (all || (image.tags.is_empty() && !image.intermediate)) {
                 self.delete(&image, &mut removed)?;
             }
         }

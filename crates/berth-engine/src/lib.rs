@@ -15,10 +15,11 @@ mod save;
 mod scan;
 mod seccomp;
 
+pub use berth_build::BuildOptions;
 pub use berth_store::Event;
 pub use container::{
-    CommitOptions, Container, ContainerState, ExecOptions, LogEntry, PsFilter, RunOptions, Stdio,
-    Usage, parse_bytes, read_log,
+    BuildRequest, CommitOptions, Container, ContainerState, ContextSource, DockerfileSource,
+    ExecOptions, LogEntry, PsFilter, RunOptions, Stdio, Usage, parse_bytes, read_log,
 };
 pub use error::EngineError;
 pub use events::{EventFilter, event_json};

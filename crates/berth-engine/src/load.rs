@@ -371,6 +371,7 @@ impl Engine {
             created: config.created,
             layers: records,
             tags,
+            intermediate: false,
         })
     }
 
@@ -588,9 +589,9 @@ impl Engine {
         &self,
         config: &ImageConfig,
         base: &berth_store::ImageRecord,
-        report: ApplyReport,
-        staging: StagingDir,
+        layer: Option<(ApplyReport, StagingDir)>,
         tag: Option<Reference>,
+        intermediate: bool,
     ) -> Result<Digest> {
         let config_bytes =
             serde_json::to_vec(config).map_err(|source| EngineError::InvalidJson {
@@ -617,15 +618,18 @@ impl Engine {
                 (l.diff_id.to_string(), ready)
             })
             .collect();
-        layers.push((
-            "the new layer".into(),
-            ReadyLayer {
-                media_type: report.compression.oci_layer_media_type().into(),
-                report,
-                staging: Some(staging),
-            },
-        ));
-        let image = self.assemble(&config_bytes, layers, tag.into_iter().collect(), None)?;
+        if let Some((report, staging)) = layer {
+            layers.push((
+                "the new layer".into(),
+                ReadyLayer {
+                    media_type: report.compression.oci_layer_media_type().into(),
+                    report,
+                    staging: Some(staging),
+                },
+            ));
+        }
+        let mut image = self.assemble(&config_bytes, layers, tag.into_iter().collect(), None)?;
+        image.intermediate = intermediate;
         self.store.commit_image(&image)?;
         Ok(image.id)
     }

@@ -184,6 +184,7 @@ mod tests {
                 created: None,
                 layers: vec![],
                 tags: vec![],
+                intermediate: false,
             })
             .unwrap();
         let c = ContainerRow {

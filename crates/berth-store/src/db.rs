@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Result, Store, StoreError};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE layers (
@@ -73,6 +73,18 @@ CREATE TABLE events (
 CREATE INDEX events_time ON events(time_nano);
 ";
 
+/// Version 4: the build cache. A build step's image is `intermediate` (hidden from `images`
+/// unless asked for) until a build ends with it; `build_cache` maps a step's cache key to it.
+const SCHEMA_V4: &str = "
+ALTER TABLE images ADD COLUMN intermediate INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE build_cache (
+    key       TEXT PRIMARY KEY,
+    image_id  TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    created   INTEGER NOT NULL
+);
+CREATE INDEX build_cache_image ON build_cache(image_id);
+";
+
 pub(crate) struct Db {
     conn: Mutex<Connection>,
 }
@@ -97,6 +109,8 @@ pub struct NewImage {
     pub created: Option<String>,
     pub layers: Vec<LayerRecord>,
     pub tags: Vec<Reference>,
+    /// A build step's image, not (yet) the result of a build.
+    pub intermediate: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +125,8 @@ pub struct ImageRecord {
     pub repo_digests: Vec<Reference>,
     pub layers: Vec<LayerRecord>,
     pub containers: u64,
+    /// A build step's image: `images` lists it only with `-a`.
+    pub intermediate: bool,
 }
 
 fn now() -> i64 {
@@ -156,6 +172,9 @@ impl Db {
         if version < 3 {
             tx.execute_batch(SCHEMA_V3)?;
         }
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(Self {
@@ -200,16 +219,20 @@ impl Store {
             let id = image.id.to_string();
             let size: u64 = image.layers.iter().map(|l| l.size).sum();
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO images (id, manifest_digest, manifest_media_type, created, size, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO images (id, manifest_digest, manifest_media_type, created, size, added_at, intermediate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     id,
                     image.manifest.as_ref().map(|m| m.0.to_string()),
                     image.manifest.as_ref().map(|m| m.1.clone()),
                     image.created,
                     size as i64,
-                    now()
+                    now(),
+                    image.intermediate,
                 ],
             )?;
+            if inserted == 0 && !image.intermediate {
+                tx.execute("UPDATE images SET intermediate = 0 WHERE id = ?1", [&id])?;
+            }
             if inserted == 0
                 && let Some((digest, mt)) = &image.manifest
             {
@@ -308,15 +331,15 @@ impl Store {
             let filter = only.map(|d| d.to_string());
             let mut stmt = tx.prepare(
                 "SELECT id, manifest_digest, manifest_media_type, created, size, added_at, last_tag_time,
-                        (SELECT COUNT(*) FROM containers c WHERE c.image_id = images.id)
+                        (SELECT COUNT(*) FROM containers c WHERE c.image_id = images.id), intermediate
                  FROM images WHERE ?1 IS NULL OR id = ?1 ORDER BY created DESC, added_at DESC",
             )?;
-            type Row = (String, Option<String>, Option<String>, Option<String>, i64, i64, Option<i64>, i64);
+            type Row = (String, Option<String>, Option<String>, Option<String>, i64, i64, Option<i64>, i64, bool);
             let rows: Vec<Row> = stmt
-                .query_map([&filter], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))?
+                .query_map([&filter], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::with_capacity(rows.len());
-            for (id, md, mmt, created, size, added_at, last_tag_time, containers) in rows {
+            for (id, md, mmt, created, size, added_at, last_tag_time, containers, intermediate) in rows {
                 let manifest = match (md, mmt) {
                     (Some(d), Some(mt)) => Some((parse(&d)?, mt)),
                     _ => None,
@@ -348,6 +371,7 @@ impl Store {
                     repo_digests: names("repo_digests")?,
                     layers,
                     containers: containers as u64,
+                    intermediate,
                 });
             }
             Ok(out)

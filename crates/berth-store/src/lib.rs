@@ -13,6 +13,7 @@
 //! It knows nothing about archive formats or containers' processes.
 
 mod blobs;
+mod cache;
 mod check;
 mod containers;
 mod db;

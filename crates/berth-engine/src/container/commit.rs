@@ -26,6 +26,12 @@ pub struct CommitOptions {
     pub pause: bool,
 }
 
+/// A layer tar written from an upper directory, waiting to be stored.
+pub(crate) struct UpperLayer {
+    file: std::fs::File,
+    what: String,
+}
+
 /// Writes the upper directory `upper` as an OCI layer tar to `out`.
 fn layer_tar(upper: &Path, out: impl std::io::Write) -> Result<()> {
     let mut b = tar::Builder::new(out);
@@ -99,45 +105,13 @@ impl Engine {
         if paused {
             self.pause(&c.id, true)?;
         }
-        // The layer goes to a temporary file first: it is read twice, once to apply and hash it.
-        let scratch = self.store.root().join("ingest").join(format!(
-            "commit-{}-{}.tar",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let written = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&scratch)
-            .map_err(EngineError::io("create", &scratch))
-            .and_then(|mut f| {
-                // Unlinked at once: the open file is all that is needed, and nothing is left.
-                let _ = std::fs::remove_file(&scratch);
-                layer_tar(&upper, std::io::BufWriter::new(&mut f))?;
-                Ok(f)
-            });
+        let layer = self.layer_of_upper(&upper, &format!("the writable layer of {}", c.name));
         if paused {
             self.pause(&c.id, false)?;
         }
-        let mut file = written?;
-        std::io::Seek::rewind(&mut file).map_err(EngineError::io("read", "the layer"))?;
-        let _lock = self.store.writer_lock()?;
-        let mut ingest = self.store.ingest()?;
-        let staging = self.store.staging_dir()?;
-        let mut tee = TeeReader::new(std::io::BufReader::new(file), &mut ingest);
-        let report = berth_archive::apply_layer(&mut tee, staging.path(), &self.limits).map_err(
-            |source| EngineError::Layer {
-                layer: format!("the writable layer of {}", c.name),
-                source,
-            },
-        )?;
-        drop(tee);
-        ingest.commit(Some(&report.digest))?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         config.created = Some(now.clone());
         config.config = Some(container_config);
-        config.rootfs.diff_ids.push(report.diff_id);
         let mut command = c.options.entrypoint.iter().cloned().collect::<Vec<_>>();
         command.extend(c.options.cmd.iter().cloned());
         config.history.push(image::History {
@@ -150,6 +124,61 @@ impl Engine {
         if opts.author.is_some() {
             config.author = opts.author.clone();
         }
-        self.commit_image_with_layer(&config, &base, report, staging, tag)
+        self.commit_layer(layer?, config, &base, tag, false)
+    }
+
+    /// Writes an upper directory as a layer tar into a scratch file, unlinked at once (it is
+    /// read once more, to apply and hash it). Nothing is stored yet.
+    pub(crate) fn layer_of_upper(&self, upper: &Path, what: &str) -> Result<UpperLayer> {
+        // The layer goes to a temporary file first: it is read twice, once to apply and hash it.
+        let scratch = self.store.root().join("ingest").join(format!(
+            "commit-{}-{}.tar",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&scratch)
+            .map_err(EngineError::io("create", &scratch))
+            .and_then(|mut f| {
+                // Unlinked at once: the open file is all that is needed, and nothing is left.
+                let _ = std::fs::remove_file(&scratch);
+                layer_tar(upper, std::io::BufWriter::new(&mut f))?;
+                Ok(f)
+            })?;
+        Ok(UpperLayer {
+            file,
+            what: what.to_owned(),
+        })
+    }
+
+    /// Stores `layer` on top of `base` as a new image with `config` (whose DiffIDs gain the
+    /// layer's); `intermediate` for a build step's image.
+    pub(crate) fn commit_layer(
+        &self,
+        layer: UpperLayer,
+        mut config: image::ImageConfig,
+        base: &berth_store::ImageRecord,
+        tag: Option<Reference>,
+        intermediate: bool,
+    ) -> Result<Digest> {
+        let UpperLayer { mut file, what } = layer;
+        std::io::Seek::rewind(&mut file).map_err(EngineError::io("read", "the layer"))?;
+        let _lock = self.store.writer_lock()?;
+        let mut ingest = self.store.ingest()?;
+        let staging = self.store.staging_dir()?;
+        let mut tee = TeeReader::new(std::io::BufReader::new(file), &mut ingest);
+        let report = berth_archive::apply_layer(&mut tee, staging.path(), &self.limits).map_err(
+            |source| EngineError::Layer {
+                layer: what.clone(),
+                source,
+            },
+        )?;
+        drop(tee);
+        ingest.commit(Some(&report.digest))?;
+        config.rootfs.diff_ids.push(report.diff_id);
+        self.commit_image_with_layer(&config, base, Some((report, staging)), tag, intermediate)
     }
 }

@@ -24,7 +24,7 @@ fn os_error(what: &str, path: &Path) -> impl FnOnce(Errno) -> EngineError + use<
 }
 
 /// A directory behind an `O_PATH` handle, opened for use as a parent; anything else is refused.
-fn open_dir(handle: OwnedFd) -> rustix::io::Result<OwnedFd> {
+pub(crate) fn open_dir(handle: OwnedFd) -> rustix::io::Result<OwnedFd> {
     match open_for_reading(handle)? {
         (fd, FileType::Directory) => Ok(fd),
         _ => Err(Errno::NOTDIR),
@@ -163,7 +163,11 @@ fn copy_in(src: &Path, dir: &OwnedFd, name: &std::ffi::OsStr) -> Result<()> {
 impl Engine {
     /// Runs `f` with a handle on the container's root: the live overlay while it runs, or the
     /// overlay mounted for the moment when it does not.
-    fn with_root<T>(&self, name: &str, f: impl FnOnce(&OwnedFd) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_root<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&OwnedFd) -> Result<T>,
+    ) -> Result<T> {
         let c = self.current(name)?;
         let lock = if c.state.status.is_live() {
             None

@@ -3,6 +3,7 @@
 //! removing it.
 
 mod attach;
+mod build;
 mod commit;
 mod confined;
 mod copy;
@@ -26,6 +27,7 @@ use berth_types::Digest;
 use berth_types::state::Status;
 use serde::{Deserialize, Serialize};
 
+pub use build::{BuildRequest, ContextSource, DockerfileSource};
 pub use commit::CommitOptions;
 pub use lifecycle::PsFilter;
 pub use logs::{LogEntry, read_log};

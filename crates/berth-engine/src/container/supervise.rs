@@ -27,6 +27,8 @@ pub struct Stdio {
     pub tty: bool,
     /// Keep stdin open (`-i`); otherwise the process reads /dev/null.
     pub stdin: bool,
+    /// Output goes to the container's log only (`berth build -q`).
+    pub quiet: bool,
 }
 
 const FORWARDED: &[i32] = &[
@@ -500,10 +502,12 @@ impl Engine {
             .into_iter()
             .map(|(reader, stream)| {
                 let sink = Some((json_log.clone(), stream));
-                match stream {
-                    "stdout" => tee(reader, std::io::stdout(), sink),
-                    _ => tee(reader, std::io::stderr(), sink),
-                }
+                let echo: Box<dyn std::io::Write + Send> = match (stdio.quiet, stream) {
+                    (true, _) => Box::new(std::io::sink()),
+                    (false, "stdout") => Box::new(std::io::stdout()),
+                    (false, _) => Box::new(std::io::stderr()),
+                };
+                tee(reader, echo, sink)
             })
             .collect();
         if !status.success() {
