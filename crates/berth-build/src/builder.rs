@@ -16,6 +16,7 @@ use crate::plan::{self, PlanError, StageRefs};
 use crate::sources::{Entry, EntryKind, Source, SourceError, SourceRoot, content_hash};
 
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// An image a step starts from or makes. `id` is `None` only for `FROM scratch` before any
 /// step: an empty root.
@@ -356,10 +357,7 @@ impl Builder<'_> {
                     architecture: arch.into(),
                     os: os.into(),
                     config: Some(ContainerConfig {
-                        env: Some(vec![
-                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-                                .into(),
-                        ]),
+                        env: Some(vec![DEFAULT_PATH.into()]),
                         ..Default::default()
                     }),
                     rootfs: RootFs {
@@ -385,6 +383,14 @@ impl Builder<'_> {
         if let Some(id) = &image.id {
             let line = format!(" ---> {}", short(id));
             self.say(&line);
+        }
+        let mut image = image;
+        let env = container(&mut image.config)
+            .env
+            .get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            // As Docker and Buildah do: a base image without PATH gets the default one.
+            env.insert(0, DEFAULT_PATH.into());
         }
         let mut st = StageState {
             image,
@@ -773,7 +779,7 @@ impl Builder<'_> {
             });
         }
         let mut h = Sha256::new();
-        h.update(b"berth build cache v1\0");
+        h.update(b"berth build cache v2\0");
         h.update(parent.id.map(|d| d.to_string()).unwrap_or_default());
         h.update([0]);
         h.update(created_by.as_bytes());

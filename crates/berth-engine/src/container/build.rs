@@ -341,10 +341,8 @@ impl Runner<'_> {
         };
         match &step.from {
             CopyFrom::Context { sources } => {
-                // Context files belong to root in the image unless --chown says otherwise.
-                let owner = owner.or(Some((0, 0)));
                 for s in sources {
-                    self.place(root, step, context, s, owner)?;
+                    self.place(root, step, context, s, owner, true)?;
                 }
                 Ok(())
             }
@@ -378,7 +376,7 @@ impl Runner<'_> {
                     }
                     // Files from an image keep their owners unless --chown says otherwise.
                     for s in &sources {
-                        self.place(root, step, Some(&from_root), s, owner)?;
+                        self.place(root, step, Some(&from_root), s, owner, false)?;
                     }
                     Ok(())
                 })
@@ -388,14 +386,17 @@ impl Runner<'_> {
 
     /// Copies one source to the destination, as Docker decides where it goes: a directory's
     /// contents into `dest`; a file into `dest/` if `dest` ends with `/` or is a directory,
-    /// else to `dest` itself. ADD extracts a local archive into `dest` instead.
+    /// else to `dest` itself. ADD extracts a local archive into `dest` instead, with the
+    /// archive's owners. Context files (`from_context`) belong to root unless `owner` (--chown)
+    /// says otherwise; files from an image keep their owners.
     fn place(
         &self,
         root: &OwnedFd,
         step: &CopyStep,
         from: Option<&SourceRoot>,
         s: &Source,
-        owner: Option<(u32, u32)>,
+        chown: Option<(u32, u32)>,
+        from_context: bool,
     ) -> Result<()> {
         let dest = Path::new(&step.dest);
         let dest_is_dir = step.dest.ends_with('/')
@@ -406,8 +407,13 @@ impl Runner<'_> {
             && top.kind == EntryKind::File
             && is_archive(from, top)?
         {
-            return self.extract(root, dest, from, top, owner);
+            return self.extract(root, dest, from, top, chown);
         }
+        let owner = match (chown, from_context) {
+            (Some(o), _) => Some(o),
+            (None, true) => Some((0, 0)),
+            (None, false) => None,
+        };
         let target = if s.is_dir {
             dest.to_path_buf()
         } else if dest_is_dir {
@@ -477,9 +483,18 @@ impl Runner<'_> {
         })?;
         let unpacked = SourceRoot::open(staging.path(), Resolve::InRoot, Ignore::default())
             .map_err(|e| EngineError::Build(e.to_string()))?;
-        let sources = unpacked
+        let mut sources = unpacked
             .collect(".")
             .map_err(|e| EngineError::Build(e.to_string()))?;
+        // The archive's own `./` entry describes the destination directory, as in Docker.
+        if let (Some(meta), Some(top)) = (
+            self.archive_root(from, top),
+            sources.first_mut().and_then(|s| s.entries.first_mut()),
+        ) {
+            top.mode = meta.mode & 0o7777;
+            top.uid = meta.uid;
+            top.gid = meta.gid;
+        }
         let step = CopyStep {
             from: CopyFrom::Context {
                 sources: Vec::new(),
@@ -490,9 +505,35 @@ impl Runner<'_> {
             extract_archives: false,
         };
         for s in &sources {
-            self.place(root, &step, Some(&unpacked), s, owner)?;
+            self.place(root, &step, Some(&unpacked), s, owner, false)?;
         }
         Ok(())
+    }
+}
+
+impl Runner<'_> {
+    /// The archive's first entry if it is the archive's root (`./`).
+    fn archive_root(
+        &self,
+        from: &SourceRoot,
+        top: &berth_build::Entry,
+    ) -> Option<berth_archive::EntryMeta> {
+        let file = from.open_file(top).ok()?;
+        let mut reader = std::io::BufReader::new(file);
+        let compression = berth_archive::Compression::sniff(&mut reader).ok()?;
+        let decoder = compression.decoder(&mut reader).ok()?;
+        let mut found = None;
+        // Stops after the first entry by failing on purpose.
+        let _ = berth_archive::for_each_entry(decoder, &self.engine.limits, |meta, _| {
+            if matches!(meta.path.as_slice(), b"." | b"./" | b"/" | b"") {
+                found = Some(meta.clone());
+            }
+            Err(berth_archive::ArchiveError::Unsupported {
+                entry: String::new(),
+                what: "reading past the first entry".into(),
+            })
+        });
+        found
     }
 }
 
