@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# berth's main job, end to end, on a built-in example: a busybox base image made from Debian's
-# busybox-static is imported, listed, inspected, saved, loaded back, and run as a container.
+# berth's main job, end to end, on built-in examples: a busybox base image made from Debian's
+# busybox-static is imported, listed, inspected, saved, loaded back, and run as a container; an
+# image is built from examples/build/app/Dockerfile (twice: the second time from the cache),
+# scanned, and run as a web server that answers from inside its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for p in busybox-static libseccomp-dev pkg-config; do
@@ -64,3 +66,13 @@ set -x
 "$BERTH" sbom --format cyclonedx -o "$work/app.cdx.json" app:demo
 "$BERTH" sbom app:demo
 "$BERTH" scan app:demo
+# Build an image from a Dockerfile in the repository, scan it, run it.
+"$BERTH" tag busybox:demo busybox:latest
+"$BERTH" build -t web:demo examples/build/app
+"$BERTH" build -t web:demo examples/build/app
+"$BERTH" history web:demo
+"$BERTH" scan web:demo
+"$BERTH" run -d --name web web:demo
+for _ in $(seq 50); do "$BERTH" exec web wget -qO- http://127.0.0.1:8080/ 2>/dev/null && break; sleep 0.1; done
+"$BERTH" logs web
+"$BERTH" rm -f web

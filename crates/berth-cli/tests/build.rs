@@ -330,6 +330,23 @@ fn heredocs_progress_and_options() {
         "from-tar\n"
     );
     assert_eq!(env.ok(&["ps", "-aq"]), "", "no build container is left");
+
+    // The README's example: a web server whose loopback answers inside its own network
+    // namespace (a new network namespace has `lo` down until the runtime brings it up).
+    let app = example(&env, "app");
+    env.ok(&["build", "-q", "-t", "web:1", app.to_str().unwrap()]);
+    env.ok(&["run", "-d", "--name", "web", "web:1"]);
+    let mut page = String::new();
+    for _ in 0..50 {
+        let out = env.berth(&["exec", "web", "wget", "-qO-", "http://127.0.0.1:8080/"]);
+        if out.status.success() {
+            page = String::from_utf8(out.stdout).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(page.contains("Built by berth."), "{page}");
+    env.ok(&["rm", "-f", "web"]);
 }
 
 /// The steps of a build's output that were taken from the cache, by step number.

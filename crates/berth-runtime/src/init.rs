@@ -77,6 +77,9 @@ fn prepare(ctx: &InitContext<'_>) -> Result<std::path::PathBuf> {
             .context(|| "setting the hostname".into())?;
     }
     crate::namespace::write_sysctls(&linux.sysctl)?;
+    if wants("network") {
+        berth_sys::loopback_up().context(|| "bringing up the loopback interface".into())?;
+    }
     if !early {
         joined(ctx, &linux)?;
     }
