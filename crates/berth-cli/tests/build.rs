@@ -304,6 +304,28 @@ fn heredocs_progress_and_options() {
         common::inspect(&env, "stdin:1", "{{json .Config.Labels}}"),
         r#"{"team":"ships"}"#
     );
+    // FROM scratch, COPY --from an image in the store, SHELL, --pull=false.
+    let out = env.berth_stdin(
+        &["build", "-q", "--pull=false", "-t", "scratch:1", "-"],
+        Some(b"FROM scratch\nCOPY --from=busybox /bin/busybox /busybox\nSHELL [\"/busybox\", \"sh\", \"-c\"]\nRUN /busybox echo shell=$0 > /made\nCMD [\"/busybox\", \"cat\", \"/made\"]\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.ok(&["run", "--rm", "scratch:1"]), "shell=sh\n");
+    let layers: Vec<String> = serde_json::from_str(&common::inspect(
+        &env,
+        "scratch:1",
+        "{{json .RootFS.Layers}}",
+    ))
+    .unwrap();
+    assert_eq!(
+        layers.len(),
+        2,
+        "one layer per COPY and RUN, none for FROM scratch or SHELL"
+    );
     // COPY with no context is refused clearly.
     let out = env.berth_stdin(&["build", "-"], Some(b"FROM busybox\nCOPY x /x\n"));
     assert!(!out.status.success());
