@@ -633,7 +633,7 @@ impl Builder<'_> {
                 created_by = nop(&format!(" ENTRYPOINT {}", go_quoted(&argv)));
             }
             InstructionKind::Healthcheck(h) => {
-                let value = self.healthcheck(st, i, h)?;
+                let value = self.healthcheck(i, h)?;
                 let text = i.line.split_once(char::is_whitespace).map_or("", |x| x.1);
                 container(&mut config).healthcheck = Some(value);
                 created_by = nop(&format!(" HEALTHCHECK {}", text.trim()));
@@ -826,7 +826,6 @@ impl Builder<'_> {
 
     fn healthcheck(
         &self,
-        st: &StageState,
         i: &Instruction,
         h: &Healthcheck,
     ) -> Result<serde_json::Value, BuildError> {
@@ -847,7 +846,6 @@ impl Builder<'_> {
                 .collect(),
             Command::Shell(text) => vec!["CMD-SHELL".into(), text.clone()],
         };
-        let _ = st;
         let mut value = serde_json::json!({ "Test": test });
         for (name, field) in [
             ("Interval", interval),
