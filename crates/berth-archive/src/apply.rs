@@ -39,6 +39,9 @@ pub struct ApplyReport {
     pub diff_id: Digest,
     pub size: u64,
     pub entries: u64,
+    /// The archive's own root entry (`./`), which is not applied (the directory applied to keeps
+    /// its mode and owner): `(mode, uid, gid)`. ADD in a build gives it to the destination.
+    pub root: Option<(u32, u32, u32)>,
 }
 
 /// Applies the layer read from `src` (tar, tar+gzip or tar+zstd) to the directory `root`, which
@@ -86,6 +89,7 @@ pub fn apply_layer(
         parent: None,
         buf: vec![0; COPY_BUFFER],
         entries: 0,
+        root_entry: None,
     };
     let classify =
         |e: ArchiveError| classify_error(e, compression, &decode_failed, &exceeded, limits);
@@ -107,6 +111,7 @@ pub fn apply_layer(
         diff_id,
         size,
         entries: applier.entries,
+        root: applier.root_entry,
     })
 }
 
@@ -211,6 +216,7 @@ struct Applier {
     parent: Option<(PathBuf, OwnedFd)>,
     buf: Vec<u8>,
     entries: u64,
+    root_entry: Option<(u32, u32, u32)>,
 }
 
 fn timestamps(meta: &EntryMeta) -> Timestamps {
@@ -229,7 +235,11 @@ impl Applier {
         self.entries += 1;
         let shown = meta.display_path();
         let Some(path) = clean_path(&meta.path, &shown)? else {
-            return Ok(()); // The root's own entry: the layer directory keeps its mode.
+            // The root's own entry: the layer directory keeps its mode; the report tells.
+            if meta.kind == EntryKind::Dir {
+                self.root_entry = Some((meta.mode & 0o7777, meta.uid, meta.gid));
+            }
+            return Ok(());
         };
         if path.name.starts_with(WHITEOUT_PREFIX) {
             return self.whiteout(&path, &shown);

@@ -26,6 +26,12 @@ impl Compression {
         }
     }
 
+    /// Whether `head` (the first 512 bytes or fewer) starts a tar archive that berth can read:
+    /// gzip or zstd by magic number, or a plain tar by its first header's `ustar` magic.
+    pub fn is_archive(head: &[u8]) -> bool {
+        Self::detect(head) != Self::None || head.get(257..262) == Some(b"ustar".as_slice())
+    }
+
     /// Peeks at `r` and tells its compression without consuming anything.
     pub fn sniff(r: &mut impl BufRead) -> io::Result<Self> {
         let mut head = r.fill_buf()?;

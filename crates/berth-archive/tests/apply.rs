@@ -474,3 +474,26 @@ fn later_entries_replace_earlier_ones() {
     assert_eq!(fs::read_to_string(sb.root.join("f")).unwrap(), "two");
     assert_eq!(fs::read_to_string(sb.root.join("d")).unwrap(), "file now");
 }
+
+#[test]
+fn the_root_entry_is_reported_not_applied() {
+    if !needs_root() {
+        return;
+    }
+    let sb = sandbox();
+    let before = std::fs::metadata(&sb.root).unwrap();
+    let layer = Tar::default()
+        .entry(b"./", tar::EntryType::Directory, 0o700, b"", b"")
+        .file("a", "x")
+        .finish();
+    let report = apply(&sb, &layer).unwrap();
+    assert_eq!(report.root, Some((0o700, 1000, 1001)));
+    let after = std::fs::metadata(&sb.root).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&after.permissions()),
+        std::os::unix::fs::PermissionsExt::mode(&before.permissions()),
+        "the directory applied to keeps its mode"
+    );
+    let without = apply(&sandbox(), &Tar::default().file("a", "x").finish()).unwrap();
+    assert_eq!(without.root, None);
+}

@@ -224,19 +224,12 @@ pub fn build(
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
-        image = b.commit(
-            &image,
-            config,
-            nop(&format!(" LABEL {text}")),
-            None,
-            &[],
-            true,
-        )?;
+        image = b.commit(&image, config, nop(&format!(" LABEL {text}")), None, &[])?;
     }
     if image.id.is_none() {
         // `FROM scratch` and nothing that made a step: an empty image.
         let config = image.config.clone();
-        image = b.commit(&image, config, nop(" FROM scratch"), None, &[], true)?;
+        image = b.commit(&image, config, nop(" FROM scratch"), None, &[])?;
     }
     let mut unused: Vec<&str> = opts
         .build_args
@@ -380,10 +373,7 @@ impl Builder<'_> {
                 config,
             }
         };
-        if let Some(id) = &image.id {
-            let line = format!(" ---> {}", short(id));
-            self.say(&line);
-        }
+        self.show_current(&image);
         let mut image = image;
         let env = container(&mut image.config)
             .env
@@ -520,7 +510,7 @@ impl Builder<'_> {
                 st.scope
                     .apply(i, self.df.escape)
                     .map_err(|source| subst_error(self.df, i, source))?;
-                self.show_current(st);
+                self.show_current(&st.image);
                 return Ok(());
             }
             InstructionKind::Env(kv) => {
@@ -732,34 +722,21 @@ impl Builder<'_> {
                 change = Some(Change::Copy(step));
             }
         }
-        let empty = change.is_none();
-        config.created = Some(now());
-        config.history.push(History {
-            created: config.created.clone(),
-            created_by: Some(created_by.clone()),
-            empty_layer: empty,
-            ..Default::default()
-        });
         let image = st.image.clone();
-        st.image = self.commit(
-            &image,
-            config,
-            created_by,
-            change.as_ref(),
-            &key_extra,
-            false,
-        )?;
+        st.image = self.commit(&image, config, created_by, change.as_ref(), &key_extra)?;
         Ok(())
     }
 
-    fn show_current(&mut self, st: &StageState) {
-        if let Some(id) = &st.image.id {
+    /// ` ---> ID` for a step that made no image of its own.
+    fn show_current(&mut self, image: &Image) {
+        if let Some(id) = &image.id {
             let line = format!(" ---> {}", short(id));
             self.say(&line);
         }
     }
 
-    /// Finds the step in the cache or has the runner make it.
+    /// Finds the step in the cache or has the runner make it, with `config` plus the step's
+    /// history entry.
     fn commit(
         &mut self,
         parent: &Image,
@@ -767,17 +744,14 @@ impl Builder<'_> {
         created_by: String,
         change: Option<&Change>,
         key_extra: &[u8],
-        add_history: bool,
     ) -> Result<Image, BuildError> {
-        if add_history {
-            config.created = Some(now());
-            config.history.push(History {
-                created: config.created.clone(),
-                created_by: Some(created_by.clone()),
-                empty_layer: change.is_none(),
-                ..Default::default()
-            });
-        }
+        config.created = Some(now());
+        config.history.push(History {
+            created: config.created.clone(),
+            created_by: Some(created_by.clone()),
+            empty_layer: change.is_none(),
+            ..Default::default()
+        });
         let mut h = Sha256::new();
         h.update(b"berth build cache v2\0");
         h.update(parent.id.map(|d| d.to_string()).unwrap_or_default());
@@ -987,14 +961,11 @@ impl Builder<'_> {
                     source,
                 })?);
             }
-            let digest = match self.context {
-                Some(root) => content_hash(root, &sources),
-                None => content_hash_inline(&sources),
-            }
-            .map_err(|source| BuildError::Source {
-                at: at(self.df, i),
-                source,
-            })?;
+            let digest =
+                content_hash(self.context, &sources).map_err(|source| BuildError::Source {
+                    at: at(self.df, i),
+                    source,
+                })?;
             key.extend_from_slice(digest.to_string().as_bytes());
             hash = digest.hex();
             let many = sources.len() > 1;
@@ -1039,13 +1010,23 @@ impl Builder<'_> {
         i: &Instruction,
         text: &str,
     ) -> Result<String, BuildError> {
-        // Expansion applies to `$` references only; quotes in a heredoc body are literal.
-        let mut out = String::new();
-        for line in text.split_inclusive('\n') {
-            let escaped = line.replace('\'', "\\'").replace('"', "\\\"");
-            out.push_str(&self.expand(st, i, &escaped)?);
+        // As in a shell heredoc, only `$` references expand (and an escaped `$` stays a `$`):
+        // quotes and every other escape character are literal, so they are escaped for the
+        // word lexer first.
+        let esc = self.df.escape;
+        let mut quoted = String::with_capacity(text.len() + 16);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == esc && chars.peek() == Some(&'$') {
+                quoted.push(c);
+                continue;
+            }
+            if c == esc || c == '\'' || c == '"' {
+                quoted.push(esc);
+            }
+            quoted.push(c);
         }
-        Ok(out)
+        self.expand(st, i, &quoted)
     }
 }
 
@@ -1071,20 +1052,6 @@ fn inline_source(name: &str, data: Vec<u8>) -> Source {
             mtime: (0, 0),
         }],
     }
-}
-
-fn content_hash_inline(sources: &[Source]) -> Result<Digest, SourceError> {
-    let mut h = Sha256::new();
-    for s in sources {
-        for e in &s.entries {
-            if let EntryKind::Data(d) = &e.kind {
-                h.update(s.name.as_encoded_bytes());
-                h.update([0]);
-                h.update(d);
-            }
-        }
-    }
-    Ok(Digest::from_bytes(h.finalize().into()))
 }
 
 fn join_pairs(pairs: &[(String, String)]) -> String {

@@ -419,7 +419,9 @@ fn fd_path(fd: &OwnedFd) -> rustix::io::Result<PathBuf> {
 
 /// A digest of what the sources would copy: names, kinds, modes, owners, sizes, symlink targets
 /// and contents. Modification times are left out, as Docker's classic builder leaves them out.
-pub fn content_hash(root: &SourceRoot, sources: &[Source]) -> Result<Digest, SourceError> {
+/// `root` is where [`EntryKind::File`] entries are read; without one, only inline data can be
+/// hashed.
+pub fn content_hash(root: Option<&SourceRoot>, sources: &[Source]) -> Result<Digest, SourceError> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 << 10];
     for s in sources {
@@ -441,6 +443,8 @@ pub fn content_hash(root: &SourceRoot, sources: &[Source]) -> Result<Digest, Sou
                 }
                 EntryKind::File => {
                     h.update(b"f");
+                    let root =
+                        root.ok_or_else(|| SourceError::NotFound(e.path.display().to_string()))?;
                     let mut f = root.open_file(e).map_err(|source| SourceError::Io {
                         path: e.path.display().to_string(),
                         source,

@@ -63,12 +63,6 @@ pub struct BuilderPruneArgs {
     force: bool,
 }
 
-/// Whether standard input's first bytes look like a (possibly compressed) tar archive.
-fn looks_like_archive(head: &[u8]) -> bool {
-    berth_archive::Compression::detect(head) != berth_archive::Compression::None
-        || (head.len() >= 262 && &head[257..262] == b"ustar")
-}
-
 fn user_error(e: anyhow::Error) -> Failure {
     Failure::with_code(EXIT_FAILURE, e)
 }
@@ -118,7 +112,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> CmdResult {
             .take(512)
             .read_to_end(&mut head)
             .context("read standard input")?;
-        if looks_like_archive(&head) {
+        if berth_archive::Compression::is_archive(&head) {
             let reader = std::io::Cursor::new(head).chain(std::io::stdin());
             (
                 ContextSource::Tar(Box::new(reader)),

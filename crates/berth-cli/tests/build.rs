@@ -247,7 +247,7 @@ fn heredocs_progress_and_options() {
             "/etc/motd",
             "/etc/literal"
         ]),
-        "one\ntwo\nWelcome to berth\nNot expanded: $NAME\n"
+        "one\ntwo\nWelcome to berth\nLiteral: C:\\temp \"q\" 'q' $NAME\nNot expanded: $NAME\n"
     );
     // History as Docker writes it.
     let history = env.ok(&[

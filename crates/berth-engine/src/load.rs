@@ -588,7 +588,7 @@ impl Engine {
     pub(crate) fn commit_image_with_layer(
         &self,
         config: &ImageConfig,
-        base: &berth_store::ImageRecord,
+        base_layers: &[berth_store::LayerRecord],
         layer: Option<(ApplyReport, StagingDir)>,
         tag: Option<Reference>,
         intermediate: bool,
@@ -599,8 +599,7 @@ impl Engine {
                 source,
             })?;
         // The base's layers are in the store already: nothing of them is applied again.
-        let mut layers: Vec<(String, ReadyLayer)> = base
-            .layers
+        let mut layers: Vec<(String, ReadyLayer)> = base_layers
             .iter()
             .map(|l| {
                 let ready = ReadyLayer {
@@ -611,6 +610,7 @@ impl Engine {
                         diff_id: l.diff_id,
                         size: l.size,
                         entries: 0,
+                        root: None,
                     },
                     media_type: l.media_type.clone(),
                     staging: None,

@@ -195,23 +195,9 @@ impl Runner<'_> {
     fn parent_record(&self, parent: &Image) -> Result<berth_store::ImageRecord> {
         let id = match parent.id {
             Some(id) => id,
-            None => {
-                let empty = berth_store::ImageRecord {
-                    id: Digest::of(b""),
-                    manifest: None,
-                    created: None,
-                    size: 0,
-                    added_at: 0,
-                    last_tag_time: None,
-                    tags: Vec::new(),
-                    repo_digests: Vec::new(),
-                    layers: Vec::new(),
-                    containers: 0,
-                    intermediate: true,
-                };
-                self.engine
-                    .commit_image_with_layer(&parent.config, &empty, None, None, true)?
-            }
+            None => self
+                .engine
+                .commit_image_with_layer(&parent.config, &[], None, None, true)?,
         };
         self.engine
             .store
@@ -280,7 +266,7 @@ impl Runner<'_> {
             .map_err(build_error)?;
         let id = self
             .engine
-            .commit_layer(layer, config, base, None, true)
+            .commit_layer(layer, config, &base.layers, None, true)
             .map_err(build_error)?;
         let short = c.id[..12].to_owned();
         drop(c);
@@ -320,14 +306,15 @@ impl Runner<'_> {
             }
             return self
                 .engine
-                .commit_image_with_layer(&config, base, None, None, true);
+                .commit_image_with_layer(&config, &base.layers, None, None, true);
         }
         let upper = self.engine.container_dir(&c.id).join("upper");
         let layer = self.engine.layer_of_upper(&upper, "a build step's layer")?;
         if let Some(h) = config.history.last_mut() {
             h.empty_layer = false;
         }
-        self.engine.commit_layer(layer, config, base, None, true)
+        self.engine
+            .commit_layer(layer, config, &base.layers, None, true)
     }
 
     fn copy(&self, root: &OwnedFd, step: &CopyStep, context: Option<&SourceRoot>) -> Result<()> {
@@ -472,7 +459,7 @@ impl Runner<'_> {
         let file = from
             .open_file(top)
             .map_err(EngineError::io("read", &top.path))?;
-        berth_archive::apply_layer(
+        let report = berth_archive::apply_layer(
             std::io::BufReader::new(file),
             staging.path(),
             &self.engine.limits,
@@ -487,13 +474,11 @@ impl Runner<'_> {
             .collect(".")
             .map_err(|e| EngineError::Build(e.to_string()))?;
         // The archive's own `./` entry describes the destination directory, as in Docker.
-        if let (Some(meta), Some(top)) = (
-            self.archive_root(from, top),
+        if let (Some((mode, uid, gid)), Some(top)) = (
+            report.root,
             sources.first_mut().and_then(|s| s.entries.first_mut()),
         ) {
-            top.mode = meta.mode & 0o7777;
-            top.uid = meta.uid;
-            top.gid = meta.gid;
+            (top.mode, top.uid, top.gid) = (mode, uid, gid);
         }
         let step = CopyStep {
             from: CopyFrom::Context {
@@ -508,32 +493,6 @@ impl Runner<'_> {
             self.place(root, &step, Some(&unpacked), s, owner, false)?;
         }
         Ok(())
-    }
-}
-
-impl Runner<'_> {
-    /// The archive's first entry if it is the archive's root (`./`).
-    fn archive_root(
-        &self,
-        from: &SourceRoot,
-        top: &berth_build::Entry,
-    ) -> Option<berth_archive::EntryMeta> {
-        let file = from.open_file(top).ok()?;
-        let mut reader = std::io::BufReader::new(file);
-        let compression = berth_archive::Compression::sniff(&mut reader).ok()?;
-        let decoder = compression.decoder(&mut reader).ok()?;
-        let mut found = None;
-        // Stops after the first entry by failing on purpose.
-        let _ = berth_archive::for_each_entry(decoder, &self.engine.limits, |meta, _| {
-            if matches!(meta.path.as_slice(), b"." | b"./" | b"/" | b"") {
-                found = Some(meta.clone());
-            }
-            Err(berth_archive::ArchiveError::Unsupported {
-                entry: String::new(),
-                what: "reading past the first entry".into(),
-            })
-        });
-        found
     }
 }
 
@@ -573,22 +532,18 @@ impl StepRunner for Runner<'_> {
         key: &Digest,
         out: &mut dyn Write,
     ) -> Result<(Digest, ImageConfig), BuildError> {
-        let id = match (change, parent.id) {
-            (None, Some(pid)) => {
-                let base = self.parent_record(parent).map_err(build_error)?;
-                debug_assert_eq!(base.id, pid);
+        let id = match change {
+            None => {
+                // A config-only step keeps the parent's layers (none under FROM scratch).
+                let layers = match parent.id {
+                    Some(_) => self.parent_record(parent).map_err(build_error)?.layers,
+                    None => Vec::new(),
+                };
                 self.engine
-                    .commit_image_with_layer(&config, &base, None, None, true)
+                    .commit_image_with_layer(&config, &layers, None, None, true)
                     .map_err(build_error)?
             }
-            (None, None) => {
-                let empty = Image {
-                    id: None,
-                    config: config.clone(),
-                };
-                self.parent_record(&empty).map_err(build_error)?.id
-            }
-            (Some(Change::Run(step)), _) => {
+            Some(Change::Run(step)) => {
                 if parent.id.is_none() {
                     return Err(BuildError::Runner(
                         "RUN in an empty image (FROM scratch): there is no command to run".into(),
@@ -597,7 +552,7 @@ impl StepRunner for Runner<'_> {
                 let base = self.parent_record(parent).map_err(build_error)?;
                 self.run(&base, step, config, out)?
             }
-            (Some(change), _) => {
+            Some(change) => {
                 let base = self.parent_record(parent).map_err(build_error)?;
                 self.write_step(&base, change, context, config)
                     .map_err(build_error)?
@@ -760,24 +715,11 @@ fn write_entry(
     Ok(())
 }
 
-/// Whether a file is an archive ADD unpacks: gzip or zstd (by magic number), or a plain tar
-/// (by the `ustar` magic of its first header).
+/// Whether a file is an archive ADD unpacks (see [`berth_archive::Compression::is_archive`]).
 fn is_archive(from: &SourceRoot, e: &berth_build::Entry) -> Result<bool> {
-    let mut head = [0u8; 512];
-    let mut file = from
-        .open_file(e)
+    let mut head = Vec::with_capacity(512);
+    from.open_file(e)
+        .and_then(|f| f.take(512).read_to_end(&mut head))
         .map_err(EngineError::io("read", &e.path))?;
-    let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(err) => return Err(EngineError::io("read", &e.path)(err)),
-        }
-    }
-    let head = &head[..n];
-    Ok(
-        berth_archive::Compression::detect(head) != berth_archive::Compression::None
-            || (n >= 262 && &head[257..262] == b"ustar"),
-    )
+    Ok(berth_archive::Compression::is_archive(&head))
 }

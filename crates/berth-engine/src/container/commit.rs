@@ -124,7 +124,7 @@ impl Engine {
         if opts.author.is_some() {
             config.author = opts.author.clone();
         }
-        self.commit_layer(layer?, config, &base, tag, false)
+        self.commit_layer(layer?, config, &base.layers, tag, false)
     }
 
     /// Writes an upper directory as a layer tar into a scratch file, unlinked at once (it is
@@ -160,7 +160,7 @@ impl Engine {
         &self,
         layer: UpperLayer,
         mut config: image::ImageConfig,
-        base: &berth_store::ImageRecord,
+        base_layers: &[berth_store::LayerRecord],
         tag: Option<Reference>,
         intermediate: bool,
     ) -> Result<Digest> {
@@ -179,6 +179,12 @@ impl Engine {
         drop(tee);
         ingest.commit(Some(&report.digest))?;
         config.rootfs.diff_ids.push(report.diff_id);
-        self.commit_image_with_layer(&config, base, Some((report, staging)), tag, intermediate)
+        self.commit_image_with_layer(
+            &config,
+            base_layers,
+            Some((report, staging)),
+            tag,
+            intermediate,
+        )
     }
 }
