@@ -1,5 +1,5 @@
 //! The Dockerfile parser on arbitrary bytes, then variable substitution on every word of
-//! every instruction: neither may panic.
+//! every instruction, then the linter (and its shell reader) on what parsed: none may panic.
 #![no_main]
 
 use berth_dockerfile::{parse_bytes, substitute};
@@ -17,4 +17,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let _ = substitute(&heredoc.content, &vars, dockerfile.escape);
         }
     }
+    let text = String::from_utf8_lossy(data);
+    let _ = berth_scan::lint::lint(
+        &dockerfile,
+        &text,
+        &berth_scan::lint::Config::default(),
+        &berth_scan::lint::NoImages,
+    );
 });

@@ -4,6 +4,7 @@ mod build;
 mod containers;
 mod format;
 mod images;
+mod lint;
 mod scan;
 
 use std::path::PathBuf;
@@ -118,6 +119,8 @@ enum Command {
     Sbom(scan::SbomArgs),
     /// Find the known vulnerabilities in an image's packages.
     Scan(scan::ScanArgs),
+    /// Check Dockerfiles for mistakes and insecure patterns.
+    Lint(lint::LintArgs),
     /// Manage the local vulnerability database.
     #[command(subcommand)]
     Db(scan::DbCommand),
@@ -349,6 +352,8 @@ fn run(cli: &Cli) -> CmdResult {
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(&e()?, a),
         Command::Sbom(a) => scan::sbom(&e()?, a),
         Command::Scan(a) => scan::scan(&e()?, a),
+        // Linting needs no store: without one, the image rules stay silent.
+        Command::Lint(a) => lint::lint(e().ok().as_ref(), a),
         Command::Db(c) => scan::db(&e()?, c),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),

@@ -15,6 +15,7 @@
 pub mod gobinary;
 pub mod inventory;
 pub mod java;
+pub mod lint;
 pub mod report;
 pub mod rpm;
 pub mod rust;

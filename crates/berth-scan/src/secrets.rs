@@ -151,7 +151,7 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 /// Whether the secret-like name of a variable says it holds a secret.
-fn secret_name(name: &str) -> bool {
+pub(crate) fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
     [
         "PASSWORD",
@@ -169,7 +169,7 @@ fn secret_name(name: &str) -> bool {
 }
 
 /// Whether a value is a real value rather than empty, a reference or a placeholder.
-fn real_value(v: &str) -> bool {
+pub(crate) fn real_value(v: &str) -> bool {
     let v = v.trim().trim_matches('"').trim_matches('\'');
     !v.is_empty()
         && !v.starts_with('$')
@@ -179,6 +179,13 @@ fn real_value(v: &str) -> bool {
             v.to_ascii_lowercase().as_str(),
             "null" | "none" | "false" | "true" | "changeme" | "xxx" | "****" | "redacted"
         )
+}
+
+/// The title of the first known token format (a GitHub token, an AWS key…) found in `text`.
+pub(crate) fn token_in(text: &str) -> Option<&'static str> {
+    let mut hits = Vec::new();
+    token_hits(text.as_bytes(), &mut hits);
+    hits.first().map(|h| h.rule.title)
 }
 
 /// A hit in a file: rule, byte offset, the matched secret.
