@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # berth's main job, end to end, on built-in examples: a busybox base image made from Debian's
 # busybox-static is imported, listed, inspected, saved, loaded back, and run as a container; an
-# image is built from examples/build/app/Dockerfile (twice: the second time from the cache),
+# image is built from examples/build/app/Dockerfile (linted first, then built twice: the second
+# time from the cache),
 # scanned, and run as a web server that answers from inside its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +67,9 @@ set -x
 "$BERTH" sbom --format cyclonedx -o "$work/app.cdx.json" app:demo
 "$BERTH" sbom app:demo
 "$BERTH" scan app:demo
-# Build an image from a Dockerfile in the repository, scan it, run it.
+# Build an image from a Dockerfile in the repository (linted first: its findings are warnings
+# and infos, so an error threshold lets it through), scan it, run it.
+"$BERTH" lint --failure-threshold error examples/build/app/Dockerfile
 "$BERTH" tag busybox:demo busybox:latest
 "$BERTH" build -t web:demo examples/build/app
 "$BERTH" build -t web:demo examples/build/app
