@@ -70,6 +70,15 @@ pub struct CreateArgs {
     /// Network: "none" (the default, until berth has container networking) or "host".
     #[arg(long, alias = "net")]
     network: Option<String>,
+    /// PID namespace: "host" shares the host's.
+    #[arg(long)]
+    pid: Option<String>,
+    /// IPC namespace: "host" shares the host's.
+    #[arg(long)]
+    ipc: Option<String>,
+    /// UTS namespace: "host" shares the host's hostname.
+    #[arg(long)]
+    uts: Option<String>,
     /// Add Linux capabilities.
     #[arg(long)]
     cap_add: Vec<String>,
@@ -214,6 +223,9 @@ fn run_options(a: &CreateArgs) -> anyhow::Result<RunOptions> {
         tmpfs: a.tmpfs.clone(),
         read_only: a.read_only,
         network: a.network.clone(),
+        pid: a.pid.clone(),
+        ipc: a.ipc.clone(),
+        uts: a.uts.clone(),
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,

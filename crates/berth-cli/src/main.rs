@@ -1,5 +1,6 @@
 //! `berth`: Docker's command line over berth's engine, with no daemon.
 
+mod audit;
 mod build;
 mod containers;
 mod format;
@@ -121,6 +122,9 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Check Dockerfiles for mistakes and insecure patterns.
     Lint(lint::LintArgs),
+    /// Check an image or containers for misconfiguration.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage the local vulnerability database.
     #[command(subcommand)]
     Db(scan::DbCommand),
@@ -354,6 +358,7 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Scan(a) => scan::scan(&e()?, a),
         // Linting needs no store: without one, the image rules stay silent.
         Command::Lint(a) => lint::lint(e().ok().as_ref(), a),
+        Command::Audit(c) => audit::audit(&e()?, c),
         Command::Db(c) => scan::db(&e()?, c),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),

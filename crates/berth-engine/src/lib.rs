@@ -5,6 +5,7 @@
 //! put in the store under its writer lock and referenced in the database only once they exist.
 //! It must not depend on the CLI.
 
+mod audit;
 mod change;
 mod container;
 mod error;

@@ -12,6 +12,7 @@
 //! - [`severity`]: CVSS v3.x and v4.0 base scores from vectors, and ratings.
 //! - [`vulndb`]: the local vulnerability database (OSV, Debian, Alpine) and matching.
 
+pub mod audit;
 pub mod gobinary;
 pub mod inventory;
 pub mod java;

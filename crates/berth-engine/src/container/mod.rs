@@ -31,6 +31,7 @@ pub use build::{BuildRequest, ContextSource, DockerfileSource};
 pub use commit::CommitOptions;
 pub use lifecycle::PsFilter;
 pub use logs::{LogEntry, read_log};
+pub(crate) use options::UserMount;
 pub use options::{RunOptions, parse_bytes};
 pub use stats::Usage;
 pub use supervise::{ExecOptions, Stdio};
@@ -133,6 +134,7 @@ impl Engine {
         // Every option is checked now, so `start` cannot fail on a typo.
         options.user_mounts()?;
         options.network_mode()?;
+        options.host_namespaces()?;
         options.security()?;
         spec::capabilities(&options)?;
         logs::Rotation::parse(&options.log_opts)?;

@@ -30,6 +30,15 @@ pub struct RunOptions {
     pub read_only: bool,
     /// `none` (default) or `host`.
     pub network: Option<String>,
+    /// `--pid host`: share the host's process namespace.
+    #[serde(default)]
+    pub pid: Option<String>,
+    /// `--ipc host`: share the host's IPC namespace.
+    #[serde(default)]
+    pub ipc: Option<String>,
+    /// `--uts host`: share the host's hostname.
+    #[serde(default)]
+    pub uts: Option<String>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,
@@ -143,6 +152,24 @@ impl RunOptions {
             });
         }
         Ok(out)
+    }
+
+    /// Which of the pid, ipc and uts namespaces are the host's (`--pid host` …); anything but
+    /// `host` is refused.
+    pub(crate) fn host_namespaces(&self) -> Result<Vec<&'static str>> {
+        let mut host = Vec::new();
+        for (kind, value) in [("pid", &self.pid), ("ipc", &self.ipc), ("uts", &self.uts)] {
+            match value.as_deref() {
+                None | Some("") | Some("private") => {}
+                Some("host") => host.push(kind),
+                Some(other) => {
+                    return Err(EngineError::InvalidOption(format!(
+                        "--{kind} {other:?} is not supported: use --{kind} host"
+                    )));
+                }
+            }
+        }
+        Ok(host)
     }
 
     pub(crate) fn network_mode(&self) -> Result<&str> {

@@ -420,8 +420,10 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec> {
             process.cwd
         )));
     }
+    let host = o.host_namespaces()?;
     let mut namespaces: Vec<Namespace> = ["pid", "ipc", "uts", "mount", "cgroup"]
         .iter()
+        .filter(|k| !host.contains(k))
         .map(|k| Namespace {
             kind: (*k).into(),
             path: None,
@@ -484,7 +486,7 @@ pub fn build(i: &SpecInputs<'_>) -> Result<Spec> {
             path: i.rootfs.to_string_lossy().into_owned(),
             readonly: o.read_only,
         }),
-        hostname: (network == "none").then(|| i.hostname.to_owned()),
+        hostname: (network == "none" && !host.contains(&"uts")).then(|| i.hostname.to_owned()),
         mounts,
         annotations,
         linux: Some(linux),
