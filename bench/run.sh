@@ -9,6 +9,10 @@
 # namespace where /sys/fs/cgroup/unified is hidden, every side alike. podman gets a
 # containers.conf with no default ulimits (root here cannot raise them) and runc as its runtime.
 #
+# A third comparison times `berth run` with an empty admission policy and with one that denies
+# critical vulnerabilities, secrets, privileges, sensitive mounts and other registries (the
+# image's scan is cached by the warm-up runs).
+#
 # hyperfine times RUNS runs after 3 warm-ups; the script prints each median and the ratios
 # against their targets, and the peak RSS of berth's processes during one run (/usr/bin/time's
 # %M: the largest of the process and the children it waited for).
@@ -36,6 +40,35 @@ hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/engine.json" \
   -n podman "podman ${podman_flags[*]} run --rm --network none busybox:bench true" >/dev/null
 read -r berth_ms podman_ms < <(median "$work/engine.json")
 
+echo "== berth run --rm with and without an admission policy ($RUNS runs, scan cached by the warm-up)"
+cat > "$work/policy.toml" <<'POLICY'
+[[rule]]
+name = "no-critical"
+action = "deny"
+vulnerabilities = "critical"
+[[rule]]
+name = "no-secrets"
+action = "deny"
+secrets = true
+[[rule]]
+name = "no-privileged"
+action = "deny"
+privileged = true
+capabilities = true
+[[rule]]
+name = "mounts"
+action = "deny"
+audit = ["CTR007", "CTR008"]
+[[rule]]
+name = "registries"
+action = "deny"
+registries = ["docker.io"]
+POLICY
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/policy.json" \
+  -n none "$BERTH --policy /dev/null run --rm busybox:bench true" \
+  -n policy "$BERTH --policy $work/policy.toml run --rm busybox:bench true" >/dev/null
+read -r nopolicy_ms policy_ms < <(median "$work/policy.json")
+
 echo "== berth-runtime run vs crun run vs runc run ($RUNS runs, unified cgroup mount hidden)"
 unshare -m --propagation private sh -c "umount -l /sys/fs/cgroup/unified 2>/dev/null || true
   cd '$work/bundle' && hyperfine -N --runs '$RUNS' --warmup 3 --export-json '$work/runtime.json' \
@@ -47,9 +80,10 @@ read -r rt_ms crun_ms runc_ms < <(median "$work/runtime.json")
 rss_run=$(/usr/bin/time -f %M "$BERTH" run --rm busybox:bench true 2>&1 >/dev/null | tail -1)
 rss_rt=$(cd "$work/bundle" && /usr/bin/time -f %M "$RUNTIME" --root "$work/rt-berth" run bench 2>&1 >/dev/null | tail -1)
 
-python3 - "$berth_ms" "$podman_ms" "$rt_ms" "$crun_ms" "$runc_ms" "$rss_run" "$rss_rt" <<'PY'
+python3 - "$berth_ms" "$podman_ms" "$rt_ms" "$crun_ms" "$runc_ms" "$rss_run" "$rss_rt" "$nopolicy_ms" "$policy_ms" <<'PY'
 import sys
-berth, podman, rt, crun, runc, rss_run, rss_rt = map(float, sys.argv[1:])
+berth, podman, rt, crun, runc, rss_run, rss_rt, nopolicy, policy = map(float, sys.argv[1:])
+print(f"admission: berth run {nopolicy:.1f} ms with an empty policy, {policy:.1f} ms with five rules: +{policy - nopolicy:.1f} ms  (target < 10 ms)")
 print(f"median ms: berth run {berth:.1f}, podman run {podman:.1f}, berth-runtime {rt:.1f}, crun {crun:.1f}, runc {runc:.1f}")
 print(f"berth run / podman run  = {berth/podman:.3f}  (target <= 0.2)")
 print(f"berth run / crun run    = {berth/crun:.2f}   (target <= 2.0)")

@@ -79,3 +79,11 @@ set -x
 for _ in $(seq 50); do "$BERTH" exec web wget -qO- http://127.0.0.1:8080/ 2>/dev/null && break; sleep 0.1; done
 "$BERTH" logs web
 "$BERTH" rm -f web
+# The admission policy (contrib/policy.toml) refuses a deliberately bad image, one with a
+# password in its config, and says how to override it.
+"$BERTH" build -q -t leaky:demo examples/build/leaky
+if "$BERTH" --policy contrib/policy.toml run --rm leaky:demo; then
+  echo "demo: the policy should have refused leaky:demo" >&2
+  exit 1
+fi
+"$BERTH" audit image leaky:demo

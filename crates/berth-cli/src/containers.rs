@@ -118,6 +118,9 @@ pub struct CreateArgs {
     /// Log driver options: max-size=SIZE, max-file=N (json-file).
     #[arg(long)]
     log_opt: Vec<String>,
+    /// Break an admission policy rule on purpose: RULE=REASON (recorded in events and inspect).
+    #[arg(long, value_name = "RULE=REASON")]
+    policy_override: Vec<String>,
     pub image: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -238,6 +241,7 @@ fn run_options(a: &CreateArgs) -> anyhow::Result<RunOptions> {
         runtime: a.runtime.clone(),
         labels: a.label.clone(),
         log_opts: a.log_opt.clone(),
+        policy_overrides: a.policy_override.clone(),
         restart: a.restart.clone(),
     })
 }
@@ -258,8 +262,9 @@ fn exit_with(code: i32) -> CmdResult {
     Err(Failure::silent(code.clamp(0, 255) as u8))
 }
 
-pub fn create(engine: &Engine, a: &CreateArgs) -> CmdResult {
+pub fn create(engine: &Engine, a: &CreateArgs, cli: &crate::Cli) -> CmdResult {
     let options = run_options(a).map_err(|e| Failure::with_code(EXIT_ENGINE, e))?;
+    admit(engine, cli, &options)?;
     let c = engine.create_container(options).map_err(run_failure)?;
     println!("{}", c.id);
     Ok(())
@@ -273,6 +278,7 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
         quiet: false,
     };
     let auto_remove = options.auto_remove;
+    admit(engine, cli, &options)?;
     let c = engine.create_container(options).map_err(run_failure)?;
     tracing::debug!(id = %c.id, "created");
     if a.detach {
@@ -291,7 +297,24 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
     }
 }
 
+/// The admission policy's check before a container is created or started: warnings go to
+/// standard error, a denial fails the command with status 125.
+pub(crate) fn admit(engine: &Engine, cli: &crate::Cli, options: &RunOptions) -> CmdResult {
+    let policy = crate::policy(cli)?;
+    let warnings = engine
+        .admit(options, &policy)
+        .map_err(|e| Failure::with_code(EXIT_ENGINE, e.into()))?;
+    for w in warnings {
+        eprintln!("WARNING: policy rule {:?}: {}", w.rule, w.finding);
+    }
+    Ok(())
+}
+
 pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
+    for name in &a.containers {
+        let c = engine.container(name).map_err(run_failure)?;
+        admit(engine, cli, &c.options)?;
+    }
     if a.attach || a.interactive {
         if a.containers.len() > 1 {
             return Err(Failure::with_code(

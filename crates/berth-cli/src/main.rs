@@ -42,6 +42,10 @@ pub struct Cli {
         default_value = "/run/berth"
     )]
     pub runroot: PathBuf,
+    /// The admission policy (default /etc/berth/policy.toml; without one, berth only warns
+    /// about privileged containers and added capabilities).
+    #[arg(long, global = true, env = "BERTH_POLICY")]
+    policy: Option<PathBuf>,
     /// error, warn, info, debug or trace.
     #[arg(long, global = true, default_value = "warn")]
     log_level: tracing::Level,
@@ -279,6 +283,35 @@ fn main() -> ExitCode {
     }
 }
 
+const DEFAULT_POLICY: &str = "/etc/berth/policy.toml";
+
+/// The admission policy in force: `--policy` (which must exist), else the default file if it
+/// exists, else warnings only.
+pub(crate) fn policy(cli: &Cli) -> Result<berth_scan::policy::Policy, Failure> {
+    let (path, required) = match &cli.policy {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_POLICY), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(berth_scan::policy::Policy::default_warnings());
+        }
+        Err(e) => {
+            return Err(Failure::with_code(
+                EXIT_ENGINE,
+                anyhow::anyhow!("read the policy {}: {e}", path.display()),
+            ));
+        }
+    };
+    berth_scan::policy::Policy::parse(&text).map_err(|e| {
+        Failure::with_code(
+            EXIT_ENGINE,
+            anyhow::anyhow!("policy {}: {e}", path.display()),
+        )
+    })
+}
+
 fn engine(cli: &Cli) -> Result<berth_engine::Engine, Failure> {
     Ok(berth_engine::Engine::open(&cli.root)?.with_runroot(&cli.runroot))
 }
@@ -290,7 +323,7 @@ fn run(cli: &Cli) -> CmdResult {
             containers::run(&e()?, a, cli)
         }
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
-            containers::create(&e()?, a)
+            containers::create(&e()?, a, cli)
         }
         Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
             containers::start(&e()?, a, cli)

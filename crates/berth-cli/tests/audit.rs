@@ -164,3 +164,151 @@ fn container_checks_trip_on_their_flag_only() {
     let all: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(all.as_array().unwrap().len(), cases.len());
 }
+
+#[test]
+fn admission_policy_denies_warns_and_records_overrides() {
+    if !ready(&["busybox", "runc"]) {
+        return;
+    }
+    let env = Env::new("admission");
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "busybox:1"]);
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:1\nENV AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYzKqx3b2aLp9Q\n",
+    )
+    .unwrap();
+    env.ok(&["build", "-q", "-t", "leaky:1", ctx.to_str().unwrap()]);
+    let policy = env.path("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[rule]]\nname = \"no-secrets\"\naction = \"deny\"\nsecrets = true\n\
+         [[rule]]\nname = \"no-privileged\"\naction = \"deny\"\nprivileged = true\ncapabilities = true\n\
+         [[rule]]\nname = \"audit-mounts\"\naction = \"deny\"\naudit = [\"CTR007\"]\n\
+         [[rule]]\nname = \"registries\"\naction = \"deny\"\nregistries = [\"docker.io\"]\n\
+         [[rule]]\nname = \"root\"\naction = \"warn\"\nuser-root = true\n",
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let denied = |args: &[&str], rule: &str| {
+        let out = env.berth(&[&["--policy", p], args].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("policy rule \"{rule}\"")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!("--policy-override {rule}=REASON")),
+            "{err}"
+        );
+    };
+    denied(&["run", "--rm", "leaky:1", "true"], "no-secrets");
+    denied(
+        &["run", "--rm", "--privileged", "busybox:1", "true"],
+        "no-privileged",
+    );
+    denied(
+        &["create", "--cap-add", "NET_ADMIN", "busybox:1", "true"],
+        "no-privileged",
+    );
+    denied(
+        &["run", "--rm", "-v", "/etc:/e:ro", "busybox:1", "true"],
+        "audit-mounts",
+    );
+    env.ok(&["tag", "busybox:1", "quay.io/other/busybox:1"]);
+    denied(
+        &["run", "--rm", "quay.io/other/busybox:1", "true"],
+        "registries",
+    );
+    assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing was created");
+
+    // A warn rule runs and prints.
+    let out = env.berth(&["--policy", p, "run", "--rm", "busybox:1", "echo", "ran"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: policy rule \"root\""));
+
+    // An override with a reason runs, and is recorded in inspect and in the events.
+    env.ok(&[
+        "--policy",
+        p,
+        "create",
+        "--name",
+        "allowed",
+        "--policy-override",
+        "no-secrets=rotating the key next week",
+        "leaky:1",
+        "true",
+    ]);
+    assert_eq!(
+        common::inspect_container(&env, "allowed", "{{json .PolicyOverrides}}"),
+        r#"[{"Rule":"no-secrets","Reason":"rotating the key next week"}]"#
+    );
+    let events = env.ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--format",
+        "{{json .}}",
+    ]);
+    assert!(
+        events.contains("policy-override") && events.contains("rotating the key next week"),
+        "{events}"
+    );
+    // start checks again, with the recorded override.
+    env.ok(&["--policy", p, "start", "allowed"]);
+    // Overrides need a reason and a rule the policy has.
+    let out = env.berth(&[
+        "--policy",
+        p,
+        "run",
+        "--rm",
+        "--policy-override",
+        "no-secrets",
+        "leaky:1",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    let out = env.berth(&[
+        "--policy",
+        p,
+        "run",
+        "--rm",
+        "--policy-override",
+        "nope=x",
+        "busybox:1",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    // A broken policy file refuses to guess.
+    std::fs::write(&policy, "[[rule]]\nname = \"x\"\naction = \"deny\"\n").unwrap();
+    let out = env.berth(&["--policy", p, "run", "--rm", "busybox:1", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no condition"));
+    // No policy file: berth warns about privileges but runs.
+    let out = env.berth(&[
+        "--policy",
+        "/nonexistent/policy.toml",
+        "run",
+        "--rm",
+        "busybox:1",
+        "true",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "an explicit policy must exist"
+    );
+    let out = env
+        .command(&["run", "--rm", "--cap-add", "NET_ADMIN", "busybox:1", "true"])
+        .env_remove("BERTH_POLICY")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: policy rule \"capabilities\""));
+}

@@ -128,3 +128,89 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// The admission policy's verdict on a container about to be created or started with
+    /// `o`: an error naming the first `deny` rule that matched and was not overridden, else the
+    /// rules to warn about (overridden denials included, with their reasons).
+    pub fn admit(
+        &self,
+        o: &crate::RunOptions,
+        policy: &berth_scan::policy::Policy,
+    ) -> Result<Vec<berth_scan::policy::Decision>> {
+        use berth_scan::policy::{Action, Facts, Vuln};
+        let mut overrides: Vec<(&str, &str)> = Vec::new();
+        for ov in &o.policy_overrides {
+            let (rule, reason) = ov.split_once('=').unwrap_or((ov, ""));
+            if reason.trim().is_empty() {
+                return Err(EngineError::InvalidOption(format!(
+                    "--policy-override {ov:?}: give a reason, as RULE=REASON"
+                )));
+            }
+            if !policy.rules.iter().any(|r| r.name == rule) {
+                return Err(EngineError::InvalidOption(format!(
+                    "--policy-override: the policy has no rule {rule:?}"
+                )));
+            }
+            overrides.push((rule, reason));
+        }
+        let needs = policy.needs();
+        let image = self.resolve_image(&o.image)?;
+        let registry = berth_types::Reference::parse_normalized(&o.image)
+            .ok()
+            .filter(|_| !o.image.starts_with("sha256:"))
+            .or_else(|| image.tags.first().cloned())
+            .map(|r| r.domain().to_owned())
+            .unwrap_or_default();
+        let mut facts = Facts {
+            image: o.image.clone(),
+            registry,
+            ..Default::default()
+        };
+        if needs.vulnerabilities || needs.secrets {
+            let (_, inventory, findings) =
+                self.scan(&image.id.to_string(), needs.vulnerabilities, needs.secrets)?;
+            facts.vulnerabilities = findings
+                .iter()
+                .map(|f| Vuln {
+                    id: f.id.clone(),
+                    package: f.package.clone(),
+                    severity: f.severity,
+                    fixed: f.fixed.is_some(),
+                })
+                .collect();
+            facts.secrets = inventory
+                .secrets
+                .iter()
+                .map(|s| format!("{} in {}", s.title, s.path))
+                .collect();
+        }
+        if needs.image_audit {
+            facts.audit = self.audit_image(&image.id.to_string())?.1;
+        }
+        let cf = self.container_facts(o, &image.id.to_string())?;
+        if needs.container_audit {
+            facts.audit.extend(audit_container(&cf));
+        }
+        facts.user_root = berth_scan::audit::is_root(&cf.user);
+        facts.privileged = cf.privileged;
+        facts.cap_add = cf.cap_add.clone();
+        let mut out = Vec::new();
+        for mut d in policy.evaluate(&facts) {
+            match (d.action, overrides.iter().find(|(r, _)| *r == d.rule)) {
+                (Action::Deny, None) => {
+                    return Err(EngineError::PolicyDenied(format!(
+                        "admission denied by policy rule {:?}: {}; to run it anyway, add --policy-override {}=REASON",
+                        d.rule, d.finding, d.rule
+                    )));
+                }
+                (Action::Deny, Some((_, reason))) => {
+                    d.finding = format!("{} (overridden: {reason})", d.finding);
+                    out.push(d);
+                }
+                (Action::Warn, _) => out.push(d),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -59,6 +59,9 @@ pub enum EngineError {
     /// A build failed; the message names the Dockerfile line where it could.
     #[error("{0}")]
     Build(String),
+    /// The admission policy refused the container.
+    #[error("{0}")]
+    PolicyDenied(String),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
     /// A container is in a state that refuses the action; the message is Docker's.
@@ -100,6 +103,7 @@ impl EngineError {
                 | Self::Io { .. }
                 | Self::Runtime { .. }
                 | Self::InvalidOption(_)
+                | Self::PolicyDenied(_)
                 | Self::VulnDb(_)
                 | Self::Fetch { .. }
         )

@@ -17,6 +17,7 @@ pub mod gobinary;
 pub mod inventory;
 pub mod java;
 pub mod lint;
+pub mod policy;
 pub mod report;
 pub mod rpm;
 pub mod rust;

@@ -228,3 +228,9 @@ pub fn inspect(env: &Env, name: &str, template: &str) -> String {
         .trim()
         .to_owned()
 }
+
+pub fn inspect_container(env: &Env, name: &str, template: &str) -> String {
+    env.ok(&["container", "inspect", "--format", template, name])
+        .trim()
+        .to_owned()
+}

@@ -65,6 +65,11 @@ impl Engine {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
+            // The admission policy rules overridden for this container, with the reasons given.
+            "PolicyOverrides": o.policy_overrides.iter().map(|ov| {
+                let (rule, reason) = ov.split_once('=').unwrap_or((ov, ""));
+                json!({"Rule": rule, "Reason": reason})
+            }).collect::<Vec<_>>(),
             "HostConfig": {
                 "Binds": o.volumes,
                 "NetworkMode": o.network.clone().unwrap_or_else(|| "none".into()),

@@ -196,6 +196,14 @@ impl Engine {
                         }
                     }
                     self.event("create", &container, &[]);
+                    for ov in &container.options.policy_overrides {
+                        let (rule, reason) = ov.split_once('=').unwrap_or((ov, ""));
+                        self.event(
+                            "policy-override",
+                            &container,
+                            &[("rule", rule.to_owned()), ("reason", reason.to_owned())],
+                        );
+                    }
                     return Ok(container);
                 }
                 Err(berth_store::StoreError::NameInUse { .. })

@@ -57,6 +57,9 @@ pub struct RunOptions {
     /// `--log-opt KEY=VALUE` for the json-file log (`max-size`, `max-file`).
     #[serde(default)]
     pub log_opts: Vec<String>,
+    /// `--policy-override RULE=REASON`: admission policy rules this container may break.
+    #[serde(default)]
+    pub policy_overrides: Vec<String>,
 }
 
 /// Parses a size such as `512m`, `1g` or `1048576` as Docker's `--memory` does.
