@@ -144,6 +144,9 @@ pub struct StartArgs {
     /// Attach the container's STDIN.
     #[arg(short, long)]
     interactive: bool,
+    /// Break an admission policy rule on purpose: RULE=REASON (recorded in events and inspect).
+    #[arg(long, value_name = "RULE=REASON")]
+    policy_override: Vec<String>,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -313,7 +316,14 @@ pub(crate) fn admit(engine: &Engine, cli: &crate::Cli, options: &RunOptions) -> 
 pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
     for name in &a.containers {
         let c = engine.container(name).map_err(run_failure)?;
-        admit(engine, cli, &c.options)?;
+        let mut options = c.options.clone();
+        options
+            .policy_overrides
+            .extend(a.policy_override.iter().cloned());
+        admit(engine, cli, &options)?;
+        engine
+            .add_policy_overrides(&c.id, &a.policy_override)
+            .map_err(run_failure)?;
     }
     if a.attach || a.interactive {
         if a.containers.len() > 1 {

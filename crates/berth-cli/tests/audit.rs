@@ -262,6 +262,30 @@ fn admission_policy_denies_warns_and_records_overrides() {
     );
     // start checks again, with the recorded override.
     env.ok(&["--policy", p, "start", "allowed"]);
+    // A container created before the policy is refused at start, unless overridden there.
+    env.ok(&[
+        "create",
+        "--name",
+        "older",
+        "--policy",
+        "/dev/null",
+        "leaky:1",
+        "true",
+    ]);
+    let out = env.berth(&["--policy", p, "start", "older"]);
+    assert_eq!(out.status.code(), Some(125));
+    env.ok(&[
+        "--policy",
+        p,
+        "start",
+        "--policy-override",
+        "no-secrets=audited by hand",
+        "older",
+    ]);
+    assert!(
+        common::inspect_container(&env, "older", "{{json .PolicyOverrides}}")
+            .contains("audited by hand")
+    );
     // Overrides need a reason and a rule the policy has.
     let out = env.berth(&[
         "--policy",

@@ -138,7 +138,7 @@ impl Engine {
         o: &crate::RunOptions,
         policy: &berth_scan::policy::Policy,
     ) -> Result<Vec<berth_scan::policy::Decision>> {
-        use berth_scan::policy::{Action, Facts, Vuln};
+        use berth_scan::policy::{Facts, Vuln};
         let mut overrides: Vec<(&str, &str)> = Vec::new();
         for ov in &o.policy_overrides {
             let (rule, reason) = ov.split_once('=').unwrap_or((ov, ""));
@@ -155,6 +155,19 @@ impl Engine {
             overrides.push((rule, reason));
         }
         let needs = policy.needs();
+        if policy.rules.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !needs.image {
+            // The rules read the options alone: no image to look up.
+            let facts = Facts {
+                image: o.image.clone(),
+                privileged: o.privileged,
+                cap_add: o.cap_add.clone(),
+                ..Default::default()
+            };
+            return self.decide(policy, &facts, &overrides);
+        }
         let image = self.resolve_image(&o.image)?;
         let registry = berth_types::Reference::parse_normalized(&o.image)
             .ok()
@@ -195,8 +208,19 @@ impl Engine {
         facts.user_root = berth_scan::audit::is_root(&cf.user);
         facts.privileged = cf.privileged;
         facts.cap_add = cf.cap_add.clone();
+        self.decide(policy, &facts, &overrides)
+    }
+
+    /// The policy's decisions on `facts`, overrides applied.
+    fn decide(
+        &self,
+        policy: &berth_scan::policy::Policy,
+        facts: &berth_scan::policy::Facts,
+        overrides: &[(&str, &str)],
+    ) -> Result<Vec<berth_scan::policy::Decision>> {
+        use berth_scan::policy::Action;
         let mut out = Vec::new();
-        for mut d in policy.evaluate(&facts) {
+        for mut d in policy.evaluate(facts) {
             match (d.action, overrides.iter().find(|(r, _)| *r == d.rule)) {
                 (Action::Deny, None) => {
                     return Err(EngineError::PolicyDenied(format!(

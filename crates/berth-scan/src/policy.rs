@@ -71,6 +71,9 @@ pub struct Needs {
     pub secrets: bool,
     pub image_audit: bool,
     pub container_audit: bool,
+    /// Anything about the image at all (its user, its registry, or the above): without it,
+    /// the container's options are all the rules read.
+    pub image: bool,
 }
 
 /// A vulnerability as the policy sees it.
@@ -172,6 +175,11 @@ impl Policy {
         for r in &self.rules {
             n.vulnerabilities |= r.vulnerabilities.is_some();
             n.secrets |= r.secrets;
+            n.image |= r.vulnerabilities.is_some()
+                || r.secrets
+                || !r.audit.is_empty()
+                || r.user_root
+                || !r.registries.is_empty();
             for id in &r.audit {
                 let image = id == "*"
                     || id.to_ascii_uppercase().starts_with("IMG")
@@ -305,6 +313,7 @@ mod tests {
             p.needs(),
             Needs {
                 vulnerabilities: true,
+                image: true,
                 ..Default::default()
             }
         );

@@ -253,6 +253,41 @@ impl Engine {
             .collect()
     }
 
+    /// Records admission policy overrides (`RULE=REASON`) given when a container is started:
+    /// kept with its options, as those given at create are, and sent as events.
+    pub fn add_policy_overrides(&self, name: &str, overrides: &[String]) -> Result<Container> {
+        if overrides.is_empty() {
+            return self.container(name);
+        }
+        let id = self.container(name)?.id;
+        let mut updated = None;
+        self.store.modify_container::<EngineError>(&id, |old| {
+            let mut c: Container =
+                serde_json::from_str(old).map_err(|source| EngineError::InvalidJson {
+                    what: format!("record of container {id}"),
+                    source,
+                })?;
+            for ov in overrides {
+                if !c.options.policy_overrides.contains(ov) {
+                    c.options.policy_overrides.push(ov.clone());
+                }
+            }
+            let new = serde_json::to_string(&c).expect("container serialises");
+            updated = Some(c);
+            Ok(new)
+        })?;
+        let c = updated.ok_or_else(|| EngineError::NoSuchContainer(id.clone()))?;
+        for ov in overrides {
+            let (rule, reason) = ov.split_once('=').unwrap_or((ov, ""));
+            self.event(
+                "policy-override",
+                &c,
+                &[("rule", rule.to_owned()), ("reason", reason.to_owned())],
+            );
+        }
+        Ok(c)
+    }
+
     /// Changes a container's recorded state in one transaction (a concurrent `pause` and the
     /// monitor recording an exit never lose each other's change) and returns the new record.
     pub(crate) fn set_state(
