@@ -434,11 +434,7 @@ pub fn audit_container(c: &ContainerFacts) -> Vec<AuditFinding> {
 /// Findings as SARIF 2.1.0, located at `what` (the image or container).
 pub fn sarif(what: &str, findings: &[AuditFinding]) -> serde_json::Value {
     use serde_json::json;
-    let level = |l: Level| match l {
-        Level::Error => "error",
-        Level::Warning => "warning",
-        Level::Info | Level::Style => "note",
-    };
+    let level = crate::report::sarif_level;
     let mut rules: Vec<serde_json::Value> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
     for f in findings {
@@ -464,14 +460,7 @@ pub fn sarif(what: &str, findings: &[AuditFinding]) -> serde_json::Value {
             })
         })
         .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "berth audit", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
-            "results": results,
-        }],
-    })
+    crate::report::sarif_log("berth audit", rules, results)
 }
 
 #[cfg(test)]

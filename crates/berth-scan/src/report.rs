@@ -130,12 +130,17 @@ pub fn sarif(inv: &Inventory, findings: &[Finding], secrets: &[&Secret]) -> Valu
             "locations": [location(&s.path, s.line, &s.redacted)],
         }));
     }
+    sarif_log("berth", rules, results)
+}
+
+/// A SARIF 2.1.0 log of one run of `tool` (`berth`, `berth lint`, `berth audit`).
+pub(crate) fn sarif_log(tool: &str, rules: Vec<Value>, results: Vec<Value>) -> Value {
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
-                "name": "berth",
+                "name": tool,
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://github.com/berth/berth",
                 "rules": rules,
@@ -144,6 +149,16 @@ pub fn sarif(inv: &Inventory, findings: &[Finding], secrets: &[&Secret]) -> Valu
             "results": results,
         }],
     })
+}
+
+/// SARIF's level for a lint or audit level.
+pub(crate) fn sarif_level(l: crate::lint::Level) -> &'static str {
+    use crate::lint::Level;
+    match l {
+        Level::Error => "error",
+        Level::Warning => "warning",
+        Level::Info | Level::Style => "note",
+    }
 }
 
 /// CycloneDX 1.5: the SBOM and its vulnerabilities, each affecting the component it was found

@@ -276,11 +276,7 @@ pub fn sarif(findings: &[Finding]) -> serde_json::Value {
             rules_used.push(r);
         }
     }
-    let level = |l: Level| match l {
-        Level::Error => "error",
-        Level::Warning => "warning",
-        Level::Info | Level::Style => "note",
-    };
+    let level = crate::report::sarif_level;
     let results: Vec<_> = findings
         .iter()
         .map(|f| {
@@ -308,18 +304,7 @@ pub fn sarif(findings: &[Finding]) -> serde_json::Value {
             })
         })
         .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "berth lint",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules_json,
-            }},
-            "results": results,
-        }],
-    })
+    crate::report::sarif_log("berth lint", rules_json, results)
 }
 
 #[cfg(test)]
