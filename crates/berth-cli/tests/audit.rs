@@ -223,6 +223,14 @@ fn admission_policy_denies_warns_and_records_overrides() {
         &["run", "--rm", "quay.io/other/busybox:1", "true"],
         "registries",
     );
+    // Named by ID, the image's registry is its first tag's (docker.io here): allowed.
+    let id = env.ok(&["images", "-q", "busybox:1"]);
+    let out = env.berth(&["--policy", p, "run", "--rm", id.trim(), "true"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing was created");
 
     // A warn rule runs and prints.

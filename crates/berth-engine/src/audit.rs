@@ -168,10 +168,9 @@ impl Engine {
             };
             return self.decide(policy, &facts, &overrides);
         }
-        let image = self.resolve_image(&o.image)?;
-        let registry = berth_types::Reference::parse_normalized(&o.image)
-            .ok()
-            .filter(|_| !o.image.starts_with("sha256:"))
+        // The registry: of the tag the image was named by, else (named by ID) of its first tag.
+        let (image, tag) = self.resolve_with_ref(&o.image)?;
+        let registry = tag
             .or_else(|| image.tags.first().cloned())
             .map(|r| r.domain().to_owned())
             .unwrap_or_default();

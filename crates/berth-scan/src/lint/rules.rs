@@ -171,13 +171,10 @@ fn tag_of(image: &str) -> Option<&str> {
     last.split_once(':').map(|(_, t)| t)
 }
 
+/// The registry an image name points at, normalised as the engine normalises references.
 fn registry_of(image: &str) -> String {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first.to_owned()
-        }
-        _ => "docker.io".into(),
-    }
+    berth_types::Reference::parse_normalized(image)
+        .map_or_else(|_| "docker.io".into(), |r| r.domain().to_owned())
 }
 
 const BUILD_TOOLS: &[&str] = &[
