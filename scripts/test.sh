@@ -4,7 +4,7 @@
 # seccomp) and the podman and runc comparisons need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(podman skopeo umoci runc crun busybox-static uidmap zstd pkg-config libseccomp-dev bsdutils procps util-linux golang-go debootstrap)
+packages=(podman skopeo umoci runc crun busybox-static uidmap zstd pkg-config libseccomp-dev bsdutils procps util-linux golang-go debootstrap docker-registry apache2-utils openssl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

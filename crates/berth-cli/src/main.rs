@@ -6,6 +6,7 @@ mod containers;
 mod format;
 mod images;
 mod lint;
+mod registry;
 mod scan;
 
 use std::path::PathBuf;
@@ -136,6 +137,17 @@ enum Command {
     Tag(images::TagArgs),
     /// Untag and remove images.
     Rmi(images::RmiArgs),
+    /// Download an image from a registry.
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(registry::PushArgs),
+    /// Log in to a registry.
+    Login(registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry::LogoutArgs),
+    /// Look at manifests and indexes in a registry.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
     /// Show low-level information on containers and images.
     Inspect(images::InspectArgs),
     /// Manage images.
@@ -144,6 +156,12 @@ enum Command {
     /// Manage berth's store.
     #[command(subcommand)]
     System(SystemCommand),
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Show a manifest or index as the registry has it.
+    Inspect(registry::ManifestInspectArgs),
 }
 
 #[derive(Subcommand)]
@@ -165,6 +183,8 @@ enum ImageCommand {
     #[command(visible_alias = "remove")]
     Rm(images::RmiArgs),
     Inspect(images::InspectArgs),
+    Pull(registry::PullArgs),
+    Push(registry::PushArgs),
     /// Remove unused images.
     Prune(images::PruneArgs),
 }
@@ -395,6 +415,11 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Db(c) => scan::db(&e()?, c),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&e()?, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&e()?, a),
+        Command::Login(a) => registry::login(a),
+        Command::Logout(a) => registry::logout(a),
+        Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(&e()?, a),
         Command::Inspect(a) => images::inspect_objects(&e()?, a, images::Objects::Any),
         Command::Image(ImageCommand::Inspect(a)) => {
             images::inspect_objects(&e()?, a, images::Objects::Images)

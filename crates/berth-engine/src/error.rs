@@ -44,6 +44,11 @@ pub enum EngineError {
         expected: u64,
         actual: u64,
     },
+    /// A registry's manifest or index is not a usable image.
+    #[error("{0}")]
+    InvalidManifest(String),
+    #[error(transparent)]
+    Registry(#[from] berth_registry::RegistryError),
     #[error("invalid archive: {0}")]
     InvalidArchive(String),
     #[error("invalid {what}")]

@@ -8,6 +8,7 @@
 mod audit;
 mod change;
 mod container;
+mod distribution;
 mod error;
 mod events;
 mod image;
@@ -17,11 +18,13 @@ mod scan;
 mod seccomp;
 
 pub use berth_build::BuildOptions;
+pub use berth_registry as registry;
 pub use berth_store::Event;
 pub use container::{
     BuildRequest, CommitOptions, Container, ContainerState, ContextSource, DockerfileSource,
     ExecOptions, LogEntry, PsFilter, RunOptions, Stdio, Usage, parse_bytes, read_log,
 };
+pub use distribution::{LayerStatus, Progress, Pulled, Pushed, Transfer};
 pub use error::EngineError;
 pub use events::{EventFilter, event_json};
 pub use image::{RemoveEvent, Removed};

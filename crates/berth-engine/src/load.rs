@@ -372,6 +372,7 @@ impl Engine {
             layers: records,
             tags,
             intermediate: false,
+            repo_digests: Vec::new(),
         })
     }
 

@@ -219,7 +219,7 @@ impl Engine {
     }
 }
 
-fn oci_layer_type(mt: &str) -> &str {
+pub(crate) fn oci_layer_type(mt: &str) -> &str {
     match mt {
         media_type::DOCKER_LAYER => media_type::OCI_LAYER,
         media_type::DOCKER_LAYER_GZIP | media_type::DOCKER_FOREIGN_LAYER => {

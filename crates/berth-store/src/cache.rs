@@ -84,6 +84,7 @@ mod tests {
                     layers: vec![],
                     tags: vec![],
                     intermediate,
+                    repo_digests: Vec::new(),
                 })
                 .unwrap();
         }

@@ -185,6 +185,7 @@ mod tests {
                 layers: vec![],
                 tags: vec![],
                 intermediate: false,
+                repo_digests: Vec::new(),
             })
             .unwrap();
         let c = ContainerRow {

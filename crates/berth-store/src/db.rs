@@ -109,6 +109,8 @@ pub struct NewImage {
     pub created: Option<String>,
     pub layers: Vec<LayerRecord>,
     pub tags: Vec<Reference>,
+    /// `repository@digest` names it was pulled or pushed by.
+    pub repo_digests: Vec<Reference>,
     /// A build step's image, not (yet) the result of a build.
     pub intermediate: bool,
 }
@@ -247,6 +249,9 @@ impl Store {
                     tx.execute("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?1, ?2, ?3)", params![id, i as i64, l.chain_id.to_string()])?;
                 }
             }
+            for name in &image.repo_digests {
+                set_repo_digest(&tx, name, &id)?;
+            }
             let mut displaced = Vec::new();
             for tag in &image.tags {
                 if let Some(prev) = set_tag(&tx, tag, &id)? {
@@ -265,6 +270,33 @@ impl Store {
             let prev = set_tag(&tx, tag, &id.to_string())?;
             tx.commit()?;
             Ok(prev)
+        })
+    }
+
+    /// Records that `name` (`repository@digest`) names image `id`.
+    pub fn add_repo_digest(&self, id: &Digest, name: &Reference) -> Result<()> {
+        self.db.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            set_repo_digest(&tx, name, &id.to_string())?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The layer recorded under a ChainID.
+    pub fn layer(&self, chain_id: &ChainId) -> Result<Option<LayerRecord>> {
+        self.db.with(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT chain_id, diff_id, blob_digest, media_type, compressed_size, size FROM layers WHERE chain_id = ?1",
+                    [chain_id.to_string()],
+                    layer_from_row,
+                )
+                .optional()?;
+            row.map(|(c, d, b, mt, cs, s)| {
+                Ok(LayerRecord { chain_id: parse(&c)?, diff_id: parse(&d)?, blob_digest: parse(&b)?, media_type: mt, compressed_size: cs as u64, size: s as u64 })
+            })
+            .transpose()
         })
     }
 
@@ -377,6 +409,15 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// Points a `repository@digest` name at an image; a repository keeps one such name per digest.
+fn set_repo_digest(tx: &rusqlite::Transaction<'_>, name: &Reference, id: &str) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?1, ?2)",
+        params![name.to_string(), id],
+    )?;
+    Ok(())
 }
 
 fn set_tag(tx: &rusqlite::Transaction<'_>, tag: &Reference, id: &str) -> Result<Option<Digest>> {

@@ -1,0 +1,1204 @@
+//! `berth pull`, `push`, `login`, `logout` and `manifest inspect` against Debian's
+//! docker-registry on 127.0.0.1 (plain, and with TLS and htpasswd), against skopeo and podman,
+//! and against a scripted registry that answers what a hostile one would.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Env, sh};
+use sha2::{Digest as _, Sha256};
+
+fn sha256(b: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(b)))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Debian's docker-registry on 127.0.0.1, storing in a temporary directory; killed on drop.
+struct RealRegistry {
+    child: Child,
+    port: u16,
+    /// The registry's storage, removed after it stops.
+    _dir: tempfile::TempDir,
+}
+
+struct RegistryTls {
+    ca: PathBuf,
+    htpasswd: PathBuf,
+}
+
+impl RealRegistry {
+    fn start(tls: Option<&RegistryTls>, dir: tempfile::TempDir) -> Self {
+        // A port picked free may be taken before the registry binds it: try a few.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            );
+            if let Some(t) = tls {
+                let d = t.ca.parent().unwrap();
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n\
+                     auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                    d.join("server.crt").display(),
+                    d.join("server.key").display(),
+                    t.htpasswd.display()
+                ));
+            }
+            let conf = dir.path().join("config.yml");
+            std::fs::write(&conf, config).unwrap();
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return RealRegistry {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("docker-registry did not start");
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RealRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// berth with `DOCKER_CONFIG` in the test's directory, so `login` never touches the host's.
+fn berth(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = env
+        .command(args)
+        .env("DOCKER_CONFIG", env.path("docker"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(data) = stdin {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn berth_ok(env: &Env, args: &[&str]) -> String {
+    let out = berth(env, args, None);
+    assert!(
+        out.status.success(),
+        "berth {args:?} failed: {}",
+        stderr(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A two-layer busybox image (the second layer adds a file) in a docker-archive.
+fn two_layer_archive(env: &Env) -> PathBuf {
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "reg-base:1"]);
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM reg-base:1\nCOPY hello /hello\nCMD [\"cat\", \"/hello\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("hello"), "hello from the registry\n").unwrap();
+    env.ok(&["build", "-q", "-t", "reg-app:1", ctx.to_str().unwrap()]);
+    let out = env.path("app.tar");
+    env.ok(&["save", "-o", out.to_str().unwrap(), "reg-app:1"]);
+    out
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo").args(args).output().unwrap();
+    assert!(out.status.success(), "skopeo {args:?}: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn store_is_empty_and_clean(env: &Env) {
+    let images = berth_ok(env, &["images", "-a", "-q"]);
+    assert!(images.trim().is_empty(), "images left: {images}");
+    env.assert_clean();
+    let ingest: Vec<_> = std::fs::read_dir(env.root().join("ingest"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(ingest.is_empty(), "ingest left: {ingest:?}");
+    let blobs = std::fs::read_dir(env.root().join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "blobs left in the store");
+}
+
+#[test]
+fn skopeo_pushes_berth_pulls_and_berth_pushes_skopeo_and_podman_read() {
+    if !common::ready(&["docker-registry", "skopeo", "podman"]) {
+        return;
+    }
+    let env = Env::new("reg-roundtrip");
+    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    let archive = two_layer_archive(&env);
+    let src = format!("docker://{}/skopeo/app:1", reg.addr());
+    // skopeo compresses the layers with gzip on the way.
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        &src,
+    ]);
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &src]);
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let config_digest = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    let config: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        &src,
+    ]))
+    .unwrap();
+
+    let puller = Env::new("reg-puller");
+    let name = format!("{}/skopeo/app:1", reg.addr());
+    let out = berth_ok(&puller, &["pull", &name]);
+    assert!(out.contains("1: Pulling from skopeo/app"), "{out}");
+    assert!(out.contains(": Pull complete"), "{out}");
+    assert!(
+        out.contains(&format!("Digest: {}", sha256(raw.as_bytes()))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    assert_eq!(out.lines().last().unwrap(), name);
+    // The image ID is the config's digest and the DiffIDs are the config's.
+    assert_eq!(common::inspect(&puller, &name, "{{.Id}}"), config_digest);
+    let diff_ids = common::inspect(&puller, &name, "{{json .RootFS.Layers}}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&diff_ids).unwrap(),
+        config["rootfs"]["diff_ids"]
+    );
+    assert_eq!(
+        common::inspect(&puller, &name, "{{json .RepoDigests}}"),
+        format!("[\"{}/skopeo/app@{}\"]", reg.addr(), sha256(raw.as_bytes()))
+    );
+    // The pulled image runs.
+    let run = berth_ok(&puller, &["run", "--rm", &name]);
+    assert_eq!(run, "hello from the registry\n");
+    // Pulling again fetches nothing.
+    let again = berth_ok(&puller, &["pull", &name]);
+    assert!(again.contains("Status: Image is up to date"), "{again}");
+    assert!(!again.contains("Pull complete"), "{again}");
+    puller.assert_clean();
+
+    // berth pushes what it built; skopeo reads it back byte for byte.
+    let dest = format!("{}/berth/app:v2", reg.addr());
+    let out = berth_ok(&env, &["push", "reg-app:1", &dest]);
+    assert!(
+        out.starts_with(&format!(
+            "The push refers to repository [{}/berth/app]",
+            reg.addr()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let pushed_line = out.lines().last().unwrap();
+    assert!(pushed_line.starts_with("v2: digest: sha256:"), "{out}");
+    let raw2 = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]);
+    let digest = sha256(raw2.as_bytes());
+    assert!(pushed_line.contains(&digest), "{out} vs {digest}");
+    assert!(
+        pushed_line.ends_with(&format!("size: {}", raw2.len())),
+        "{out}"
+    );
+    let oci = env.path("from-registry");
+    skopeo(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{dest}"),
+        &format!("dir:{}", oci.display()),
+    ]);
+    // The dir: transport keeps blobs and the manifest exactly as the registry gave them.
+    assert_eq!(
+        std::fs::read_to_string(oci.join("manifest.json")).unwrap(),
+        raw2
+    );
+    let m: serde_json::Value = serde_json::from_str(&raw2).unwrap();
+    for d in m["layers"].as_array().unwrap().iter().chain([&m["config"]]) {
+        let digest = d["digest"].as_str().unwrap();
+        let hexd = digest.strip_prefix("sha256:").unwrap();
+        let theirs = std::fs::read(oci.join(hexd)).unwrap();
+        let ours = std::fs::read(env.root().join("blobs/sha256").join(hexd)).unwrap();
+        assert!(theirs == ours, "blob {digest} differs");
+    }
+    let id = common::inspect(&env, "reg-app:1", "{{.Id}}");
+    assert_eq!(m["config"]["digest"].as_str().unwrap(), id);
+    assert!(
+        common::inspect(&env, "reg-app:1", "{{json .RepoDigests}}")
+            .contains(&format!("{}/berth/app@{digest}", reg.addr()))
+    );
+    // Pushing again finds every blob there; a push to another repository mounts them.
+    let again = berth_ok(&env, &["push", "reg-app:1", &dest]);
+    assert!(again.contains("Layer already exists"), "{again}");
+    let mounted = berth_ok(
+        &env,
+        &["push", "reg-app:1", &format!("{}/berth/copy:1", reg.addr())],
+    );
+    assert!(mounted.contains("Mounted from berth/app"), "{mounted}");
+    // Chunked uploads give the same manifest.
+    let chunked = berth_ok(
+        &env,
+        &[
+            "push",
+            "--chunk-size",
+            "65536",
+            "reg-base:1",
+            &format!("{}/chunked/base:1", reg.addr()),
+        ],
+    );
+    assert!(chunked.contains(": Pushed"), "{chunked}");
+    let raw3 = skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/chunked/base:1", reg.addr()),
+    ]);
+    assert_eq!(
+        sha256(raw3.as_bytes()),
+        common::inspect(&env, "reg-base:1", "{{.Id}}")
+    );
+    // podman pulls what berth pushed, with the same image ID, and runs it.
+    env.podman_ok(&["pull", "-q", "--tls-verify=false", &dest]);
+    let podman_id = env.podman_ok(&["image", "inspect", "--format", "{{.Id}}", &dest]);
+    assert_eq!(format!("sha256:{}", podman_id.trim()), id);
+    let podman_run = env.podman_ok(&["run", "--rm", &dest]);
+    assert_eq!(podman_run, "hello from the registry\n");
+    // manifest inspect shows the registry's manifest.
+    let shown = berth_ok(&env, &["manifest", "inspect", &dest]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown, m);
+    // A tag that is not there.
+    let missing = berth(
+        &env,
+        &["pull", &format!("{}/berth/app:nope", reg.addr())],
+        None,
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("not found: manifest unknown"),
+        "{}",
+        stderr(&missing)
+    );
+    env.assert_clean();
+}
+
+/// An OCI layout with one image index over two platforms' manifests.
+fn multi_arch_layout(env: &Env) -> (PathBuf, [String; 2]) {
+    let dir = env.path("multi");
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| -> (String, usize) {
+        let d = sha256(b);
+        std::fs::write(blobs.join(d.strip_prefix("sha256:").unwrap()), b).unwrap();
+        (d, b.len())
+    };
+    let mut configs = Vec::new();
+    let mut manifests = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let mut tar = tar::Builder::new(Vec::new());
+        let body = format!("built for {arch}\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, "arch", body.as_bytes()).unwrap();
+        let layer = tar.into_inner().unwrap();
+        let (ld, ls) = put(&layer);
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{ld}"]}}}}"#
+        );
+        let (cd, cs) = put(config.as_bytes());
+        configs.push(cd.clone());
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cs}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{ld}","size":{ls}}}]}}"#
+        );
+        let (md, ms) = put(manifest.as_bytes());
+        manifests.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        // arm64 first, so that taking the first entry would be wrong.
+        [manifests[1].clone(), manifests[0].clone()].join(",")
+    );
+    let (id, is) = put(index.as_bytes());
+    std::fs::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{id}","size":{is},"annotations":{{"org.opencontainers.image.ref.name":"multi"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    (dir, [configs[0].clone(), configs[1].clone()])
+}
+
+#[test]
+fn multi_arch_index_picks_the_platform() {
+    if !common::ready(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let env = Env::new("reg-multi");
+    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    let (layout, [amd64, arm64]) = multi_arch_layout(&env);
+    let name = format!("{}/multi/app:1", reg.addr());
+    skopeo(&[
+        "copy",
+        "-q",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{name}"),
+    ]);
+    berth_ok(&env, &["pull", "-q", &name]);
+    assert_eq!(common::inspect(&env, &name, "{{.Id}}"), amd64);
+    assert_eq!(common::inspect(&env, &name, "{{.Architecture}}"), "amd64");
+    let arm = format!("{}/multi/app:1", reg.addr());
+    berth_ok(&env, &["pull", "-q", "--platform", "linux/arm64", &arm]);
+    assert_eq!(common::inspect(&env, &arm, "{{.Id}}"), arm64);
+    let none = berth(&env, &["pull", "--platform", "linux/s390x", &name], None);
+    assert_eq!(none.status.code(), Some(1));
+    let e = stderr(&none);
+    assert!(
+        e.contains("no matching manifest for linux/s390x")
+            && e.contains("linux/arm64, linux/amd64"),
+        "{e}"
+    );
+    env.assert_clean();
+}
+
+/// A proxy in front of a registry that cuts the first `cuts` blob downloads part way.
+struct CuttingProxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    fn start(upstream: String, cuts: usize, after: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (cut.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                let (upstream, c) = (upstream.clone(), c.clone());
+                std::thread::spawn(move || {
+                    let _ = proxy_one(client, &upstream, &c, cuts, after);
+                });
+            }
+        });
+        Self { addr, cut, stop }
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads one request head.
+fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let line = line.trim_end().to_owned();
+        if line.is_empty() {
+            return Ok(lines);
+        }
+        lines.push(line);
+        if lines.len() > 100 {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
+    }
+}
+
+/// One request per connection: the head is passed on with `Connection: close`, and a blob's
+/// answer is cut after `after` bytes while cuts remain.
+fn proxy_one(
+    client: TcpStream,
+    upstream: &str,
+    cut: &AtomicUsize,
+    cuts: usize,
+    after: usize,
+) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let head = read_head(&mut reader)?;
+    let mut up = TcpStream::connect(upstream)?;
+    up.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut out = String::new();
+    for l in &head {
+        if !l.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes())?;
+    let is_blob = head[0].starts_with("GET ") && head[0].contains("/blobs/sha256:");
+    let mut budget = if is_blob && cut.load(Ordering::SeqCst) < cuts {
+        cut.fetch_add(1, Ordering::SeqCst);
+        Some(after)
+    } else {
+        None
+    };
+    let mut client = client;
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let n = up.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        match &mut budget {
+            Some(b) if n >= *b => {
+                client.write_all(&buf[..*b])?;
+                break;
+            }
+            Some(b) => {
+                *b -= n;
+                client.write_all(&buf[..n])?;
+            }
+            None => client.write_all(&buf[..n])?,
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+#[test]
+fn an_interrupted_pull_resumes() {
+    if !common::ready(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let env = Env::new("reg-resume");
+    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    // A layer of a few MiB of incompressible bytes.
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let mut noise = vec![0u8; 3 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(ctx.join("noise"), &noise).unwrap();
+    let tar = env.path("noise.tar");
+    sh(&format!(
+        "tar --numeric-owner -C {} -cf {} noise",
+        ctx.display(),
+        tar.display()
+    ));
+    env.ok(&["import", tar.to_str().unwrap(), "noise:1"]);
+    let upstream = reg.addr();
+    env.ok(&["push", "-q", "noise:1", &format!("{upstream}/noise:1")]);
+    let id = common::inspect(&env, "noise:1", "{{.Id}}");
+    // Every blob answer is cut twice, 1 MiB in (headers included).
+    let proxy = CuttingProxy::start(upstream, 2, 1 << 20);
+    let puller = Env::new("reg-resume-pull");
+    let name = format!("127.0.0.1:{}/noise:1", proxy.addr.port());
+    let out = berth_ok(&puller, &["pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(proxy.cut.load(Ordering::SeqCst), 2, "the proxy cut nothing");
+    assert_eq!(common::inspect(&puller, &name, "{{.Id}}"), id);
+    // The same ID means the same DiffIDs, which berth checked against the bytes it unpacked.
+    let exported = puller.path("noise.out");
+    berth_ok(&puller, &["create", "--name", "n", &name, "/x"]);
+    berth_ok(&puller, &["cp", "n:/noise", exported.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&exported).unwrap() == noise,
+        "the layer's file differs"
+    );
+    puller.assert_clean();
+}
+
+/// A scripted registry: answers each request with what the test's handler returns.
+struct Mock {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+struct Req {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+enum Body {
+    Bytes(Vec<u8>),
+    /// These bytes, then zeros until the client goes (at most 1 GiB).
+    Endless(Vec<u8>),
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+}
+
+impl Resp {
+    fn ok(content_type: &str, body: Vec<u8>) -> Self {
+        Resp {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), content_type.into()),
+                ("Docker-Content-Digest".into(), sha256(&body)),
+            ],
+            body: Body::Bytes(body),
+        }
+    }
+    fn status(status: u16) -> Self {
+        Resp {
+            status,
+            headers: vec![],
+            body: Body::Bytes(br#"{"errors":[{"code":"UNKNOWN","message":"scripted"}]}"#.to_vec()),
+        }
+    }
+}
+
+type Handler = Arc<dyn Fn(&Req, SocketAddr) -> Resp + Send + Sync>;
+
+impl Mock {
+    fn start(handler: Handler) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (s, l) = (stop.clone(), log.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (h, l) = (handler.clone(), l.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(conn, &h, &l, addr);
+                });
+            }
+        });
+        Mock { addr, stop, log }
+    }
+
+    fn name(&self, repo: &str) -> String {
+        format!("127.0.0.1:{}/{repo}", self.addr.port())
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve_one(
+    conn: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<String>>,
+    addr: SocketAddr,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    conn.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let head = read_head(&mut reader)?;
+    let mut first = head[0].split(' ');
+    let req = Req {
+        method: first.next().unwrap_or("").into(),
+        path: first.next().unwrap_or("").into(),
+        headers: head[1..]
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect(),
+    };
+    if let Some(n) = req
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::io::copy(&mut (&mut reader).take(n), &mut std::io::sink())?;
+    }
+    log.lock()
+        .unwrap()
+        .push(format!("{} {}", req.method, req.path));
+    let resp = handler(&req, addr);
+    let mut conn = conn;
+    let mut head = format!("HTTP/1.1 {} Scripted\r\nConnection: close\r\n", resp.status);
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    match &resp.body {
+        Body::Bytes(b) => head.push_str(&format!("Content-Length: {}\r\n\r\n", b.len())),
+        Body::Endless(_) => head.push_str("\r\n"),
+    }
+    conn.write_all(head.as_bytes())?;
+    if req.method == "HEAD" {
+        return Ok(());
+    }
+    match resp.body {
+        Body::Bytes(b) => conn.write_all(&b)?,
+        Body::Endless(b) => {
+            conn.write_all(&b)?;
+            let zeros = vec![0u8; 64 << 10];
+            for _ in 0..(1 << 14) {
+                conn.write_all(&zeros)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A one-layer image as a registry serves it.
+struct TinyImage {
+    layer: Vec<u8>,
+    config: Vec<u8>,
+    manifest: Vec<u8>,
+}
+
+fn tiny_image(content: &str) -> TinyImage {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "file", content.as_bytes()).unwrap();
+    let layer = tar.into_inner().unwrap();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        sha256(&layer)
+    )
+    .into_bytes();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+        sha256(&config),
+        config.len(),
+        sha256(&layer),
+        layer.len()
+    )
+    .into_bytes();
+    TinyImage {
+        layer,
+        config,
+        manifest,
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// The honest answers for `img`, which each case below spoils in one way.
+fn serve_tiny(img: &TinyImage, req: &Req) -> Resp {
+    let p = req.path.as_str();
+    if p == "/v2/" {
+        return Resp::ok("application/json", b"{}".to_vec());
+    }
+    if p.starts_with("/v2/img/manifests/") {
+        return Resp::ok(OCI_MANIFEST, img.manifest.clone());
+    }
+    for b in [&img.layer, &img.config] {
+        if p == format!("/v2/img/blobs/{}", sha256(b)) {
+            return Resp::ok("application/octet-stream", b.clone());
+        }
+    }
+    Resp::status(404)
+}
+
+#[test]
+fn hostile_registry_answers_are_refused_and_leave_nothing() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let img = Arc::new(tiny_image("the real content\n"));
+    let other = Arc::new(tiny_image("some other content\n"));
+    type Case = (&'static str, Handler, &'static str);
+    let i = img.clone();
+    let o = other.clone();
+    let layer_path = format!("/v2/img/blobs/{}", sha256(&img.layer));
+    let config_path = format!("/v2/img/blobs/{}", sha256(&img.config));
+    let (lp1, lp2, cp) = (layer_path.clone(), layer_path.clone(), config_path.clone());
+    let (i1, i2, i3, i4, i5, i6, i7) = (
+        i.clone(),
+        i.clone(),
+        i.clone(),
+        i.clone(),
+        i.clone(),
+        i.clone(),
+        i.clone(),
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a manifest whose claimed digest does not match",
+            Arc::new(move |r: &Req, _| {
+                let mut resp = serve_tiny(&i1, r);
+                if r.path.contains("/manifests/") {
+                    resp.headers[1].1 = sha256(b"something else");
+                }
+                resp
+            }),
+            "the registry says its digest is",
+        ),
+        (
+            "a manifest by digest that is another manifest",
+            Arc::new(move |r: &Req, _| {
+                if r.path.contains("/manifests/") {
+                    return Resp::ok(OCI_MANIFEST, o.manifest.clone());
+                }
+                serve_tiny(&i2, r)
+            }),
+            "the registry sent content with digest",
+        ),
+        (
+            "a layer blob whose content does not match its digest",
+            Arc::new(move |r: &Req, _| {
+                if r.path == lp1 {
+                    let mut b = i3.layer.clone();
+                    let at = b.len() / 2;
+                    b[at] ^= 0xff;
+                    return Resp::ok("application/octet-stream", b);
+                }
+                serve_tiny(&i3, r)
+            }),
+            "digest mismatch",
+        ),
+        (
+            "a config blob whose content does not match its digest",
+            Arc::new(move |r: &Req, _| {
+                if r.path == cp {
+                    let mut b = i4.config.clone();
+                    b[0] = b' ';
+                    return Resp::ok("application/octet-stream", b);
+                }
+                serve_tiny(&i4, r)
+            }),
+            "the registry sent content with digest",
+        ),
+        (
+            "a manifest over 4 MiB",
+            Arc::new(move |r: &Req, _| {
+                if r.path.contains("/manifests/") {
+                    let mut big = i5.manifest.clone();
+                    big.pop();
+                    big.extend(format!(",\"pad\":\"{}\"}}", "x".repeat(5 << 20)).bytes());
+                    return Resp::ok(OCI_MANIFEST, big);
+                }
+                serve_tiny(&i5, r)
+            }),
+            "more than the 4194304 allowed",
+        ),
+        (
+            "a redirect loop",
+            Arc::new(move |r: &Req, _| {
+                if r.path.contains("/manifests/") {
+                    let mut resp = Resp::status(307);
+                    resp.headers.push(("Location".into(), r.path.clone()));
+                    return resp;
+                }
+                serve_tiny(&i6, r)
+            }),
+            "too many redirects",
+        ),
+        (
+            "an endless blob",
+            Arc::new(move |r: &Req, _| {
+                if r.path == lp2 {
+                    return Resp {
+                        status: 200,
+                        headers: vec![],
+                        body: Body::Endless(i7.layer.clone()),
+                    };
+                }
+                serve_tiny(&i7, r)
+            }),
+            "more than the",
+        ),
+        (
+            "an endless manifest",
+            Arc::new(move |r: &Req, _| {
+                if r.path.contains("/manifests/") {
+                    return Resp {
+                        status: 200,
+                        headers: vec![("Content-Type".into(), OCI_MANIFEST.into())],
+                        body: Body::Endless(b"{\"schemaVersion\":2,\"x\":\"".to_vec()),
+                    };
+                }
+                serve_tiny(&i, r)
+            }),
+            "longer than the 4194304 bytes allowed",
+        ),
+        (
+            "a wrong media type",
+            {
+                let i = img.clone();
+                Arc::new(move |r: &Req, _| {
+                    let mut resp = serve_tiny(&i, r);
+                    if r.path.contains("/manifests/") {
+                        resp.headers[0].1 = "text/html".into();
+                    }
+                    resp
+                })
+            },
+            "not an image manifest",
+        ),
+        (
+            "a layer that is not a layer",
+            {
+                let i = img.clone();
+                Arc::new(move |r: &Req, _| {
+                    let mut resp = serve_tiny(&i, r);
+                    if r.path.contains("/manifests/") {
+                        let m = String::from_utf8(i.manifest.clone())
+                            .unwrap()
+                            .replace("image.layer.v1.tar", "image.config.v1+json");
+                        resp = Resp::ok(OCI_MANIFEST, m.into_bytes());
+                    }
+                    resp
+                })
+            },
+            "not a layer",
+        ),
+    ];
+    for (what, handler, expect) in cases {
+        let env = Env::new("reg-hostile");
+        let mock = Mock::start(handler);
+        let name = if what.contains("by digest") {
+            format!("{}@{}", mock.name("img"), sha256(&img.manifest))
+        } else {
+            format!("{}:1", mock.name("img"))
+        };
+        let started = Instant::now();
+        let out = berth(&env, &["pull", &name], None);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        let e = stderr(&out);
+        eprintln!("{what}: {}", e.trim());
+        assert!(e.contains(expect), "{what}: expected {expect:?} in {e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} took too long"
+        );
+        store_is_empty_and_clean(&env);
+    }
+    // And the honest registry's image pulls.
+    let env = Env::new("reg-honest");
+    let i = img.clone();
+    let mock = Mock::start(Arc::new(move |r: &Req, _| serve_tiny(&i, r)));
+    berth_ok(&env, &["pull", "-q", &format!("{}:1", mock.name("img"))]);
+    assert_eq!(
+        common::inspect(&env, &format!("{}:1", mock.name("img")), "{{.Id}}"),
+        sha256(&img.config)
+    );
+}
+
+#[test]
+fn bearer_token_flow() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let img = Arc::new(tiny_image("behind a token\n"));
+    let i = img.clone();
+    let mock = Mock::start(Arc::new(move |r: &Req, addr| {
+        if r.path.starts_with("/token") {
+            // user:secret
+            if r.header("authorization") != Some("Basic dXNlcjpzZWNyZXQ=") {
+                return Resp::status(401);
+            }
+            return Resp::ok(
+                "application/json",
+                br#"{"token":"tok-1","expires_in":60}"#.to_vec(),
+            );
+        }
+        if r.header("authorization") != Some("Bearer tok-1") {
+            let mut resp = Resp::status(401);
+            resp.headers.push((
+                "WWW-Authenticate".into(),
+                format!(
+                    "Bearer realm=\"http://{addr}/token\",service=\"mock registry\",scope=\"repository:img:pull\""
+                ),
+            ));
+            return resp;
+        }
+        serve_tiny(&i, r)
+    }));
+    let env = Env::new("reg-bearer");
+    let server = format!("127.0.0.1:{}", mock.addr.port());
+    let server = server.as_str();
+    let name = format!("{}:1", mock.name("img"));
+    let denied = berth(&env, &["pull", &name], None);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        stderr(&denied).contains("unauthorized"),
+        "{}",
+        stderr(&denied)
+    );
+    store_is_empty_and_clean(&env);
+    let wrong = berth(&env, &["pull", "--creds", "user:wrong", &name], None);
+    assert_eq!(wrong.status.code(), Some(1));
+    berth_ok(&env, &["pull", "-q", "--creds", "user:secret", &name]);
+    assert_eq!(common::inspect(&env, &name, "{{.Id}}"), sha256(&img.config));
+    let log = mock.log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(
+            |l| l.starts_with("GET /token?service=mock+registry&scope=repository%3Aimg%3Apull")
+        ),
+        "{log:?}"
+    );
+    // login keeps the credentials, mode 0600, and pull uses them.
+    let login = berth(
+        &env,
+        &["login", "-u", "user", "--password-stdin", server],
+        Some(b"secret\n"),
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    assert_eq!(String::from_utf8_lossy(&login.stdout), "Login Succeeded\n");
+    let config = env.path("docker/config.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    berth_ok(&env, &["rmi", &name]);
+    berth_ok(&env, &["pull", "-q", &name]);
+    let out = berth_ok(&env, &["logout", server]);
+    assert!(
+        out.starts_with("Removing login credentials for 127.0.0.1:"),
+        "{out}"
+    );
+    let bad = berth(
+        &env,
+        &["login", "-u", "user", "--password-stdin", server],
+        Some(b"nope\n"),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(
+        kept["auths"].as_object().unwrap().len(),
+        0,
+        "a failed login stored credentials"
+    );
+}
+
+fn make_tls(dir: &Path) -> RegistryTls {
+    sh(&format!(
+        "set -e; cd {d}; \
+         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=berth-test-ca -keyout ca.key -out ca.crt 2>/dev/null; \
+         openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null; \
+         printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext; \
+         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out server.crt 2>/dev/null; \
+         mkdir certs; cp ca.crt certs/; \
+         htpasswd -Bbn tester s3cret > htpasswd",
+        d = dir.display()
+    ));
+    RegistryTls {
+        ca: dir.join("ca.crt"),
+        htpasswd: dir.join("htpasswd"),
+    }
+}
+
+#[test]
+fn tls_and_basic_auth() {
+    if !common::ready(&["docker-registry", "openssl", "htpasswd"]) {
+        return;
+    }
+    let env = Env::new("reg-tls");
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let tls = make_tls(dir.path());
+    let reg = RealRegistry::start(Some(&tls), tempfile::tempdir_in("/tmp").unwrap());
+    let certs = dir.path().join("certs");
+    let certs = certs.to_str().unwrap();
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "tls-app:1"]);
+    let dest = format!("{}/tls/app:1", reg.addr());
+    // The test CA is not trusted by default: the error says what failed.
+    let untrusted = berth(&env, &["push", "tls-app:1", &dest], None);
+    assert_eq!(untrusted.status.code(), Some(1));
+    let e = stderr(&untrusted);
+    assert!(
+        e.contains(&format!("cannot reach registry {}", reg.addr())),
+        "{e}"
+    );
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // Trusted, but without credentials.
+    let anonymous = berth(
+        &env,
+        &["push", "--cert-dir", certs, "tls-app:1", &dest],
+        None,
+    );
+    assert_eq!(anonymous.status.code(), Some(1));
+    assert!(
+        stderr(&anonymous).contains("unauthorized"),
+        "{}",
+        stderr(&anonymous)
+    );
+    let wrong = berth(
+        &env,
+        &[
+            "login",
+            "--cert-dir",
+            certs,
+            "-u",
+            "tester",
+            "--password-stdin",
+            &reg.addr(),
+        ],
+        Some(b"wrong\n"),
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
+    let login = berth(
+        &env,
+        &[
+            "login",
+            "--cert-dir",
+            certs,
+            "-u",
+            "tester",
+            "--password-stdin",
+            &reg.addr(),
+        ],
+        Some(b"s3cret\n"),
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    berth_ok(
+        &env,
+        &["push", "-q", "--cert-dir", certs, "tls-app:1", &dest],
+    );
+    // --tls-verify=false accepts the certificate without the CA.
+    let puller = Env::new("reg-tls-pull");
+    std::fs::create_dir_all(puller.path("docker")).unwrap();
+    std::fs::copy(
+        env.path("docker/config.json"),
+        puller.path("docker/config.json"),
+    )
+    .unwrap();
+    berth_ok(&puller, &["pull", "-q", "--tls-verify=false", &dest]);
+    assert_eq!(
+        common::inspect(&puller, &dest, "{{.Id}}"),
+        common::inspect(&env, "tls-app:1", "{{.Id}}")
+    );
+    // skopeo reads it with the same CA and credentials.
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        certs,
+        "--creds",
+        "tester:s3cret",
+        &format!("docker://{dest}"),
+    ]);
+    assert!(raw.contains(&common::inspect(&env, "tls-app:1", "{{.Id}}")));
+}
+
+#[test]
+fn unreachable_registry_fails_plainly_and_fast() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let env = Env::new("reg-unreachable");
+    let port = free_port();
+    let started = Instant::now();
+    let out = berth(&env, &["pull", &format!("127.0.0.1:{port}/x:1")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains(&format!("cannot reach registry 127.0.0.1:{port}")) && e.contains("refused"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A name that does not resolve: no hang, a plain error.
+    let out = berth(&env, &["pull", "no-such-host.invalid/x:1"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot reach registry no-such-host.invalid"),
+        "{}",
+        stderr(&out)
+    );
+    store_is_empty_and_clean(&env);
+}

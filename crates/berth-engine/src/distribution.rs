@@ -1,0 +1,755 @@
+//! `berth pull` and `berth push`: images between the store and a registry.
+//!
+//! A pull streams each layer from the registry into the blob ingest area and, in the same pass,
+//! applies it to a staging directory, three layers at a time; a layer the store has is not fetched.
+//! Nothing is referenced before every digest (manifest, config, blobs) and every DiffID is
+//! checked, so a refused pull leaves only garbage that the collection after it removes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use berth_archive::{ApplyReport, ArchiveError, TeeReader, apply_layer};
+use berth_registry::{FetchedManifest, Options, Registry, RegistryError, Repository};
+use berth_store::{LayerRecord, NewImage, StagingDir, StoreError};
+use berth_types::image::{Descriptor, ImageConfig, Index, Manifest, Platform, media_type};
+use berth_types::{Digest, Reference, chain_ids};
+
+use crate::image::MAX_METADATA_BLOB;
+use crate::load::host_arch;
+use crate::{Engine, EngineError, Result};
+
+/// Layers moved at the same time.
+const PARALLEL_LAYERS: usize = 3;
+/// Blobs larger than this are pushed in chunks of this size.
+const DEFAULT_CHUNK: u64 = 64 << 20;
+/// Deepest nesting of indexes followed.
+const MAX_INDEX_DEPTH: usize = 4;
+
+/// A layer downloaded and applied to a staging directory.
+type Unpacked = (ApplyReport, StagingDir);
+
+/// Where a layer's transfer is, as `docker pull` and `docker push` report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerStatus {
+    /// Pull: queued.
+    Waiting,
+    /// Pull: the store has the layer.
+    AlreadyExists,
+    /// Pull or push: bytes moved so far (`current` of `total`).
+    Downloading,
+    Pushing,
+    /// Pull: the blob is in the store, digest checked.
+    DownloadComplete,
+    /// Pull: the layer is unpacked and checked against the config.
+    PullComplete,
+    /// Push: about to look at the registry.
+    Preparing,
+    /// Push: the registry has it already.
+    LayerExists,
+    /// Push: mounted from another repository of the registry.
+    MountedFrom(String),
+    Pushed,
+}
+
+/// One progress report.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub digest: Digest,
+    pub status: LayerStatus,
+    pub current: u64,
+    pub total: u64,
+}
+
+/// Receives progress reports, from several threads.
+pub type Progress<'a> = &'a (dyn Fn(Transfer) + Sync);
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub id: Digest,
+    /// The reference pulled, normalised (tag `latest` when none was given).
+    pub reference: Reference,
+    /// The digest the reference resolved to (an index's, for a multi-platform image).
+    pub digest: Digest,
+    /// Whether anything was fetched (Docker's "Downloaded newer image" against "up to date").
+    pub downloaded: bool,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub reference: Reference,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// A `--platform` value: `os/arch[/variant]`, or the host's `linux/<arch>`.
+fn platform(spec: Option<&str>) -> Result<Platform> {
+    let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+        return Ok(Platform {
+            os: "linux".into(),
+            architecture: host_arch().into(),
+            variant: None,
+        });
+    };
+    let parts: Vec<&str> = spec.split('/').collect();
+    let bad =
+        || EngineError::InvalidOption(format!("invalid platform {spec:?}: want os/arch[/variant]"));
+    match parts.as_slice() {
+        [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+            os: (*os).into(),
+            architecture: (*arch).into(),
+            variant: None,
+        }),
+        [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+            Ok(Platform {
+                os: (*os).into(),
+                architecture: (*arch).into(),
+                variant: Some((*variant).into()),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn platform_matches(have: Option<&Platform>, want: &Platform) -> bool {
+    let Some(have) = have else { return false };
+    have.os == want.os
+        && have.architecture == want.architecture
+        && match (&want.variant, &have.variant) {
+            (None, _) => true,
+            (Some(w), Some(h)) => w == h,
+            // arm64's only variant is v8, which indexes often leave out.
+            (Some(w), None) => want.architecture == "arm64" && w == "v8",
+        }
+}
+
+fn registry_error(e: RegistryError) -> EngineError {
+    EngineError::Registry(e)
+}
+
+impl Engine {
+    /// `berth pull NAME[:TAG|@DIGEST]`.
+    pub fn pull(
+        &self,
+        name: &str,
+        options: &Options,
+        platform_spec: Option<&str>,
+        progress: Progress<'_>,
+    ) -> Result<Pulled> {
+        let reference = Reference::parse_normalized(name)?;
+        let want = platform(platform_spec)?;
+        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
+        let repo = registry
+            .repository(reference.path(), false, &[])
+            .map_err(registry_error)?;
+        let result = self.pull_from(&repo, &reference, &want, progress);
+        self.clean_after_write(&result);
+        let pulled = result?;
+        let name = pulled.reference.familiar();
+        self.image_event("pull", &pulled.id.to_string(), Some(&name));
+        Ok(pulled)
+    }
+
+    /// Collects what a refused write left behind, unless another writer is busy.
+    pub(crate) fn clean_after_write<T>(&self, result: &Result<T>) {
+        if result.is_err()
+            && let Err(e) = self.store.try_gc()
+        {
+            tracing::warn!("collecting garbage after a failed write: {e}");
+        }
+    }
+
+    /// Resolves `reference` to the manifest for `want`: the manifest itself, or the one an index
+    /// lists for the platform. Returns the top digest and the manifest.
+    pub fn resolve_manifest(
+        &self,
+        repo: &Repository<'_>,
+        reference: &Reference,
+        want: &Platform,
+    ) -> Result<(Digest, FetchedManifest, Manifest)> {
+        let top_ref = match (reference.digest(), reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_owned(),
+            (None, None) => "latest".into(),
+        };
+        let mut fetched = repo.manifest(&top_ref).map_err(registry_error)?;
+        let top = fetched.digest;
+        for depth in 0.. {
+            if !media_type::is_index(&fetched.media_type) {
+                break;
+            }
+            if depth >= MAX_INDEX_DEPTH {
+                return Err(EngineError::InvalidManifest(format!(
+                    "{}: image indexes nest deeper than {MAX_INDEX_DEPTH}",
+                    reference.familiar()
+                )));
+            }
+            let index: Index = serde_json::from_slice(&fetched.bytes).map_err(|source| {
+                EngineError::InvalidJson {
+                    what: format!("index {}", fetched.digest),
+                    source,
+                }
+            })?;
+            let pick = index
+                .manifests
+                .iter()
+                .find(|m| platform_matches(m.platform.as_ref(), want))
+                .cloned()
+                .ok_or_else(|| {
+                    let have: Vec<String> = index
+                        .manifests
+                        .iter()
+                        .filter_map(|m| m.platform.as_ref())
+                        .map(|p| match &p.variant {
+                            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                            None => format!("{}/{}", p.os, p.architecture),
+                        })
+                        .collect();
+                    EngineError::InvalidManifest(format!(
+                        "no matching manifest for {}/{}{} in the manifest list entries (it has: {})",
+                        want.os,
+                        want.architecture,
+                        want.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default(),
+                        if have.is_empty() { "none".into() } else { have.join(", ") }
+                    ))
+                })?;
+            let next = repo
+                .manifest(&pick.digest.to_string())
+                .map_err(registry_error)?;
+            check_descriptor(&pick, &next)?;
+            fetched = next;
+        }
+        let manifest: Manifest =
+            serde_json::from_slice(&fetched.bytes).map_err(|source| EngineError::InvalidJson {
+                what: format!("manifest {}", fetched.digest),
+                source,
+            })?;
+        Ok((top, fetched, manifest))
+    }
+
+    fn pull_from(
+        &self,
+        repo: &Repository<'_>,
+        reference: &Reference,
+        want: &Platform,
+        progress: Progress<'_>,
+    ) -> Result<Pulled> {
+        let (top, fetched, manifest) = self.resolve_manifest(repo, reference, want)?;
+        if !matches!(
+            manifest.config.media_type.as_str(),
+            media_type::OCI_CONFIG | media_type::DOCKER_CONFIG
+        ) {
+            return Err(EngineError::InvalidManifest(format!(
+                "{} is not a container image: its config has media type {:?}",
+                reference.familiar(),
+                manifest.config.media_type
+            )));
+        }
+        for l in &manifest.layers {
+            if !media_type::is_layer(&l.media_type) {
+                return Err(EngineError::InvalidManifest(format!(
+                    "layer {} has media type {:?}, not a layer",
+                    l.digest, l.media_type
+                )));
+            }
+        }
+        let id = manifest.config.digest;
+        let config_bytes = if self.store.has_blob(&id) {
+            self.store.read_blob(&id, MAX_METADATA_BLOB)?
+        } else {
+            repo.blob_bytes(&id, manifest.config.size, MAX_METADATA_BLOB)
+                .map_err(registry_error)?
+        };
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|source| EngineError::InvalidJson {
+                what: format!("image config {id}"),
+                source,
+            })?;
+        let diff_ids = &config.rootfs.diff_ids;
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(EngineError::InvalidManifest(format!(
+                "image {id}: the config lists {} layers, the manifest {}",
+                diff_ids.len(),
+                manifest.layers.len()
+            )));
+        }
+        let chain = chain_ids(diff_ids);
+        let _lock = self.store.writer_lock()?;
+        // A layer is skipped when the store has it unpacked from this same blob.
+        let mut have: Vec<Option<LayerRecord>> = Vec::with_capacity(chain.len());
+        for (c, desc) in chain.iter().zip(&manifest.layers) {
+            let rec = self
+                .store
+                .layer(c)?
+                .filter(|r| r.blob_digest == desc.digest && self.store.has_layer_dir(c));
+            have.push(rec);
+        }
+        let existing = self.store.image(&id)?;
+        let downloaded = existing.is_none() || have.iter().any(Option::is_none);
+        for (desc, rec) in manifest.layers.iter().zip(&have) {
+            progress(Transfer {
+                digest: desc.digest,
+                status: if rec.is_some() {
+                    LayerStatus::AlreadyExists
+                } else {
+                    LayerStatus::Waiting
+                },
+                current: 0,
+                total: desc.size,
+            });
+        }
+        let todo: Vec<usize> = (0..have.len()).filter(|i| have[*i].is_none()).collect();
+        let mut fetched_layers = self.download_layers(repo, &manifest.layers, &todo, progress)?;
+        let mut records = Vec::with_capacity(chain.len());
+        for (i, ((desc, chain_id), expected)) in
+            manifest.layers.iter().zip(&chain).zip(diff_ids).enumerate()
+        {
+            if let Some(rec) = have[i].take() {
+                records.push(rec);
+                continue;
+            }
+            let (report, staging) = fetched_layers[i].take().expect("downloaded");
+            if report.diff_id != *expected {
+                return Err(EngineError::DiffIdMismatch {
+                    layer: desc.digest.to_string(),
+                    expected: *expected,
+                    actual: report.diff_id,
+                });
+            }
+            self.store.commit_layer_dir(staging, chain_id)?;
+            progress(Transfer {
+                digest: desc.digest,
+                status: LayerStatus::PullComplete,
+                current: desc.size,
+                total: desc.size,
+            });
+            records.push(LayerRecord {
+                chain_id: *chain_id,
+                diff_id: report.diff_id,
+                blob_digest: desc.digest,
+                media_type: desc.media_type.clone(),
+                compressed_size: desc.size,
+                size: report.size,
+            });
+        }
+        self.store.put_blob(&config_bytes)?;
+        self.store.put_blob(&fetched.bytes)?;
+        let repo_ref = Reference::parse_normalized_named(&reference.name())?;
+        self.store.commit_image(&NewImage {
+            id,
+            manifest: Some((fetched.digest, fetched.media_type.clone())),
+            created: config.created.clone(),
+            layers: records,
+            tags: reference
+                .digest()
+                .is_none()
+                .then(|| reference.clone())
+                .into_iter()
+                .collect(),
+            repo_digests: vec![repo_ref.with_digest(top)],
+            intermediate: false,
+        })?;
+        Ok(Pulled {
+            id,
+            reference: reference.clone(),
+            digest: top,
+            downloaded,
+        })
+    }
+
+    /// Downloads and unpacks the layers at `todo`, [`PARALLEL_LAYERS`] at a time. The first
+    /// failure stops the queue; its error is returned.
+    fn download_layers(
+        &self,
+        repo: &Repository<'_>,
+        layers: &[Descriptor],
+        todo: &[usize],
+        progress: Progress<'_>,
+    ) -> Result<Vec<Option<Unpacked>>> {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let mut out: Vec<Option<Unpacked>> = (0..layers.len()).map(|_| None).collect();
+        let results: Vec<Vec<(usize, Result<Unpacked>)>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..PARALLEL_LAYERS.min(todo.len()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        while !failed.load(Ordering::Relaxed) {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = todo.get(k) else { break };
+                            let r = self.download_layer(repo, &layers[i], progress);
+                            if r.is_err() {
+                                failed.store(true, Ordering::Relaxed);
+                            }
+                            done.push((i, r));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        let mut first_error = None;
+        for (i, r) in results.into_iter().flatten() {
+            match r {
+                Ok(v) => out[i] = Some(v),
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
+                        first_error = Some((i, e));
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = first_error {
+            return Err(e);
+        }
+        if todo.iter().any(|i| out[*i].is_none()) {
+            return Err(EngineError::InvalidManifest(
+                "a layer download stopped without an error".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Streams one layer into the ingest area and a staging directory at once.
+    fn download_layer(
+        &self,
+        repo: &Repository<'_>,
+        desc: &Descriptor,
+        progress: Progress<'_>,
+    ) -> Result<Unpacked> {
+        let what = format!("layer {}", desc.digest);
+        let mut ingest = self.store.ingest()?;
+        let staging = self.store.staging_dir()?;
+        let (digest, total) = (desc.digest, desc.size);
+        let mut last = 0u64;
+        let reader = repo.blob(&desc.digest, desc.size).on_progress(move |n| {
+            // A report every 512 KiB is enough for a bar.
+            if n - last >= 512 << 10 || n == total {
+                last = n;
+                progress(Transfer {
+                    digest,
+                    status: LayerStatus::Downloading,
+                    current: n,
+                    total,
+                });
+            }
+        });
+        let mut tee = TeeReader::new(reader, &mut ingest);
+        let applied = apply_layer(&mut tee, staging.path(), &self.limits);
+        let drained = std::io::copy(&mut tee, &mut std::io::sink());
+        drop(tee);
+        if let Err(e) = drained {
+            return Err(registry_error(berth_registry::blob_error(e, &what)));
+        }
+        // The digest explains a failure to apply better than the apply error does.
+        let (actual, size) = match ingest.commit(Some(&desc.digest)) {
+            Ok(v) => v,
+            Err(StoreError::DigestMismatch { expected, actual }) => {
+                return Err(EngineError::DigestMismatch {
+                    what,
+                    expected,
+                    actual,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if size != desc.size {
+            return Err(EngineError::SizeMismatch {
+                what,
+                expected: desc.size,
+                actual: size,
+            });
+        }
+        let report = applied.map_err(|source| match source {
+            ArchiveError::Read { source } => {
+                registry_error(berth_registry::blob_error(source, &what))
+            }
+            source => EngineError::Layer {
+                layer: what.clone(),
+                source,
+            },
+        })?;
+        debug_assert_eq!(report.digest, actual);
+        progress(Transfer {
+            digest: desc.digest,
+            status: LayerStatus::DownloadComplete,
+            current: size,
+            total: size,
+        });
+        Ok((report, staging))
+    }
+
+    /// `berth push NAME[:TAG] [DESTINATION]`.
+    pub fn push(
+        &self,
+        name: &str,
+        destination: Option<&str>,
+        options: &Options,
+        chunk_size: Option<u64>,
+        progress: Progress<'_>,
+    ) -> Result<Pushed> {
+        let (image, named) = self.resolve_with_ref(name)?;
+        let dest = match (destination, named) {
+            (Some(d), _) => Reference::parse_normalized(d)?,
+            (None, Some(r)) => r,
+            (None, None) => {
+                return Err(EngineError::InvalidOption(format!(
+                    "{name} is an image ID: give a destination to push it to"
+                )));
+            }
+        };
+        if dest.digest().is_some() {
+            return Err(EngineError::InvalidOption(format!(
+                "cannot push to a digest reference: {}",
+                dest.familiar()
+            )));
+        }
+        let tag = dest.tag().unwrap_or("latest").to_owned();
+        let (manifest_bytes, manifest_mt, manifest) = self.push_manifest(&image)?;
+        let mount_from: Vec<String> = image
+            .repo_digests
+            .iter()
+            .chain(&image.tags)
+            .filter(|r| r.domain() == dest.domain() && r.path() != dest.path())
+            .map(|r| r.path().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let registry = Registry::connect(dest.domain(), options).map_err(registry_error)?;
+        let repo = registry
+            .repository(dest.path(), true, &mount_from)
+            .map_err(registry_error)?;
+        let mut blobs: Vec<&Descriptor> = manifest.layers.iter().collect();
+        blobs.push(&manifest.config);
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let errors: Vec<EngineError> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..PARALLEL_LAYERS.min(blobs.len()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut errors = Vec::new();
+                        while !failed.load(Ordering::Relaxed) {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(desc) = blobs.get(k) else { break };
+                            let is_config = k == blobs.len() - 1;
+                            if let Err(e) = self.push_blob(
+                                &repo,
+                                desc,
+                                &mount_from,
+                                chunk_size,
+                                !is_config,
+                                progress,
+                            ) {
+                                failed.store(true, Ordering::Relaxed);
+                                errors.push(e);
+                            }
+                        }
+                        errors
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        let digest = repo
+            .put_manifest(&tag, &manifest_mt, &manifest_bytes)
+            .map_err(registry_error)?;
+        let repo_ref = Reference::parse_normalized_named(&dest.name())?;
+        self.store
+            .add_repo_digest(&image.id, &repo_ref.with_digest(digest))?;
+        let pushed = dest.with_tag(&tag)?;
+        self.image_event("push", &image.id.to_string(), Some(&pushed.familiar()));
+        Ok(Pushed {
+            reference: pushed,
+            digest,
+            size: manifest_bytes.len() as u64,
+        })
+    }
+
+    /// The manifest to push: the one the image came with, when the store has every blob it
+    /// names, else an OCI manifest of the stored blobs.
+    fn push_manifest(
+        &self,
+        image: &berth_store::ImageRecord,
+    ) -> Result<(Vec<u8>, String, Manifest)> {
+        if let Some((digest, mt)) = &image.manifest
+            && matches!(
+                mt.as_str(),
+                media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST
+            )
+            && let Ok(bytes) = self.store.read_blob(digest, MAX_METADATA_BLOB)
+            && let Ok(m) = serde_json::from_slice::<Manifest>(&bytes)
+            && m.config.digest == image.id
+            && m.layers.len() == image.layers.len()
+            && m.layers
+                .iter()
+                .zip(&image.layers)
+                .all(|(d, l)| d.digest == l.blob_digest && d.size == l.compressed_size)
+        {
+            return Ok((bytes, mt.clone(), m));
+        }
+        let (config, _) = self.image_config(image)?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_MANIFEST.into()),
+            config: Descriptor::new(media_type::OCI_CONFIG, image.id, config.len() as u64),
+            layers: image
+                .layers
+                .iter()
+                .map(|l| {
+                    Descriptor::new(
+                        crate::save::oci_layer_type(&l.media_type),
+                        l.blob_digest,
+                        l.compressed_size,
+                    )
+                })
+                .collect(),
+            annotations: Default::default(),
+        };
+        let bytes = serde_json::to_vec(&manifest).expect("plain data");
+        Ok((bytes, media_type::OCI_MANIFEST.into(), manifest))
+    }
+
+    fn push_blob(
+        &self,
+        repo: &Repository<'_>,
+        desc: &Descriptor,
+        mount_from: &[String],
+        chunk_size: Option<u64>,
+        report: bool,
+        progress: Progress<'_>,
+    ) -> Result<()> {
+        let say = |status, current| {
+            if report {
+                progress(Transfer {
+                    digest: desc.digest,
+                    status,
+                    current,
+                    total: desc.size,
+                });
+            }
+        };
+        say(LayerStatus::Preparing, 0);
+        if repo
+            .has_blob(&desc.digest)
+            .map_err(registry_error)?
+            .is_some()
+        {
+            say(LayerStatus::LayerExists, desc.size);
+            return Ok(());
+        }
+        // A failed mount starts an ordinary upload, so one source is tried.
+        let mount = mount_from.first().map(|from| (&desc.digest, from.as_str()));
+        let Some(upload) = repo.start_upload(mount).map_err(registry_error)? else {
+            let from = mount.map(|m| m.1.to_owned()).unwrap_or_default();
+            say(LayerStatus::MountedFrom(from), desc.size);
+            return Ok(());
+        };
+        let file = self.store.open_blob(&desc.digest)?;
+        let len = file
+            .metadata()
+            .map_err(EngineError::io("stat", self.store.blob_path(&desc.digest)))?
+            .len();
+        if len != desc.size {
+            return Err(EngineError::SizeMismatch {
+                what: format!("stored blob {}", desc.digest),
+                expected: desc.size,
+                actual: len,
+            });
+        }
+        say(LayerStatus::Pushing, 0);
+        let chunk = match chunk_size {
+            Some(c) => Some(c),
+            None if desc.size > DEFAULT_CHUNK => Some(DEFAULT_CHUNK),
+            None => None,
+        };
+        repo.upload(upload, &desc.digest, desc.size, Arc::new(file), chunk)
+            .map_err(registry_error)?;
+        say(LayerStatus::Pushed, desc.size);
+        Ok(())
+    }
+
+    /// `berth manifest inspect`: the manifest or index a reference names, as the registry has it.
+    pub fn inspect_remote(&self, name: &str, options: &Options) -> Result<FetchedManifest> {
+        let reference = Reference::parse_normalized(name)?;
+        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
+        let repo = registry
+            .repository(reference.path(), false, &[])
+            .map_err(registry_error)?;
+        let r = match (reference.digest(), reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, t) => t.unwrap_or("latest").to_owned(),
+        };
+        repo.manifest(&r).map_err(registry_error)
+    }
+}
+
+/// A manifest fetched through an index entry must be what the entry describes.
+fn check_descriptor(desc: &Descriptor, fetched: &FetchedManifest) -> Result<()> {
+    if fetched.bytes.len() as u64 != desc.size {
+        return Err(EngineError::SizeMismatch {
+            what: format!("manifest {}", desc.digest),
+            expected: desc.size,
+            actual: fetched.bytes.len() as u64,
+        });
+    }
+    if fetched.media_type != desc.media_type {
+        return Err(EngineError::InvalidManifest(format!(
+            "manifest {}: the index says {:?}, the registry sent {:?}",
+            desc.digest, desc.media_type, fetched.media_type
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms() {
+        let p = platform(Some("linux/arm64/v8")).unwrap();
+        assert_eq!(p.variant.as_deref(), Some("v8"));
+        assert!(platform_matches(
+            Some(&Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: None
+            }),
+            &p
+        ));
+        let amd = platform(Some("linux/amd64")).unwrap();
+        assert!(!platform_matches(None, &amd));
+        assert!(platform_matches(
+            Some(&Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: Some("v3".into())
+            }),
+            &amd
+        ));
+        let arm7 = platform(Some("linux/arm/v7")).unwrap();
+        assert!(!platform_matches(
+            Some(&Platform {
+                os: "linux".into(),
+                architecture: "arm".into(),
+                variant: Some("v6".into())
+            }),
+            &arm7
+        ));
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", "linux/arm/"] {
+            assert!(platform(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(platform(None).unwrap().os, "linux");
+    }
+}

@@ -1,0 +1,921 @@
+//! Talking to one registry: the transport (TLS, plain HTTP for loopback registries, timeouts,
+//! redirects), authentication, and the `/v2/` calls for manifests and blobs.
+
+use std::fs::File;
+use std::io::Read;
+use std::net::IpAddr;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_types::Digest;
+use berth_types::image::media_type;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
+
+use crate::auth::{AuthFile, Challenge, Credentials};
+use crate::blob::BlobReader;
+use crate::{MAX_MANIFEST, MAX_REDIRECTS, RegistryError, Result, error_chain};
+
+/// The manifest types berth asks for and reads.
+const MANIFEST_TYPES: [&str; 4] = [
+    media_type::OCI_INDEX,
+    media_type::OCI_MANIFEST,
+    media_type::DOCKER_MANIFEST_LIST,
+    media_type::DOCKER_MANIFEST,
+];
+/// The largest token-endpoint answer or error body read.
+const MAX_SMALL_ANSWER: u64 = 1 << 20;
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `Some(false)`: accept any certificate and fall back to plain HTTP. `None`: verify, but a
+    /// registry on a loopback address may be spoken to over plain HTTP, as Docker allows.
+    pub tls_verify: Option<bool>,
+    /// A directory of `*.crt` CA certificates to trust besides the system's (`--cert-dir`). When
+    /// unset, `/etc/berth/certs.d/<registry>/`, `/etc/containers/certs.d/<registry>/` and
+    /// `/etc/docker/certs.d/<registry>/` are read.
+    pub cert_dir: Option<PathBuf>,
+    /// Credentials given on the command line (`--creds`), used instead of the auth file's.
+    pub credentials: Option<Credentials>,
+    /// Where credentials are filed (`--authfile`); Docker's `config.json` when unset.
+    pub auth_file: Option<PathBuf>,
+    /// The longest wait for a connection, or for any read or write on one (default 30 s).
+    pub timeout: Option<Duration>,
+}
+
+impl Options {
+    pub fn auth_file(&self) -> AuthFile {
+        AuthFile::new(
+            self.auth_file
+                .clone()
+                .unwrap_or_else(AuthFile::default_path),
+        )
+    }
+}
+
+/// Where a registry is: its name in references and the address berth speaks to.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// As in an image reference: `docker.io`, `localhost:5000`.
+    pub domain: String,
+    /// `https://host[:port]` or `http://host[:port]`.
+    pub base: String,
+}
+
+/// Whether a registry name is a loopback address, which Docker speaks to over plain HTTP.
+fn is_loopback(domain: &str) -> bool {
+    let host = if let Some(rest) = domain.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        domain.rsplit_once(':').map_or(domain, |(h, _)| h)
+    };
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host that serves a registry's API.
+fn api_host(domain: &str) -> &str {
+    match domain {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        d => d,
+    }
+}
+
+/// A connection to one registry, after its `/v2/` answered.
+#[derive(Debug)]
+pub struct Registry {
+    endpoint: Endpoint,
+    http: Client,
+    credentials: Option<Credentials>,
+    challenge: Option<Challenge>,
+}
+
+fn read_certificates(dir: &Path, required: bool) -> Result<Vec<reqwest::Certificate>> {
+    let local = |message: String| RegistryError::Local {
+        path: dir.display().to_string(),
+        message,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(local(e.to_string())),
+    };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for path in names {
+        let pem = std::fs::read(&path).map_err(|e| local(e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| RegistryError::Local {
+                path: path.display().to_string(),
+                message: format!("not a PEM certificate: {}", error_chain(&e)),
+            })?;
+        if certs.is_empty() {
+            return Err(RegistryError::Local {
+                path: path.display().to_string(),
+                message: "no certificate in the file".into(),
+            });
+        }
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+impl Registry {
+    /// Connects to a registry (`docker.io`, `localhost:5000`): reads its CA certificates and
+    /// credentials and asks its `/v2/` what authentication it wants.
+    pub fn connect(domain: &str, options: &Options) -> Result<Self> {
+        let timeout = options.timeout.unwrap_or(Duration::from_secs(30));
+        let mut builder = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(8);
+        let cert_dirs: Vec<(PathBuf, bool)> = match &options.cert_dir {
+            Some(d) => vec![(d.clone(), true)],
+            None => [
+                "/etc/berth/certs.d",
+                "/etc/containers/certs.d",
+                "/etc/docker/certs.d",
+            ]
+            .iter()
+            .map(|d| (Path::new(d).join(domain), false))
+            .collect(),
+        };
+        for (dir, required) in &cert_dirs {
+            for cert in read_certificates(dir, *required)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let insecure = options.tls_verify == Some(false);
+        if insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| RegistryError::Unreachable {
+            registry: domain.into(),
+            message: error_chain(&e),
+        })?;
+        let credentials = match &options.credentials {
+            Some(c) => Some(c.clone()),
+            None => options.auth_file().get(domain)?,
+        };
+        let host = api_host(domain);
+        let https = format!("https://{host}");
+        let (base, ping) = match http.get(format!("{https}/v2/")).send() {
+            Ok(r) => (https, r),
+            Err(e) if insecure || is_loopback(domain) => {
+                // Plain HTTP only when a registry answers on it: a TLS-only server answers an
+                // HTTP request with 400, and then the TLS error is the one to report.
+                let plain = format!("http://{host}");
+                match http.get(format!("{plain}/v2/")).send() {
+                    Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => {
+                        (plain, r)
+                    }
+                    _ => {
+                        return Err(RegistryError::Unreachable {
+                            registry: domain.into(),
+                            message: error_chain(&e),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(RegistryError::Unreachable {
+                    registry: domain.into(),
+                    message: error_chain(&e),
+                });
+            }
+        };
+        let challenge = match ping.status() {
+            s if s.is_success() => None,
+            StatusCode::UNAUTHORIZED => {
+                let header = ping
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                Some(Challenge::parse(header).ok_or_else(|| {
+                    RegistryError::invalid(
+                        format!("registry {domain}"),
+                        format!("unsupported authentication challenge {header:?}"),
+                    )
+                })?)
+            }
+            s => {
+                return Err(RegistryError::Status {
+                    what: format!("registry {domain}"),
+                    status: s.as_u16(),
+                    message: format!("GET /v2/ answered {s}: not an OCI registry"),
+                });
+            }
+        };
+        Ok(Self {
+            endpoint: Endpoint {
+                domain: domain.into(),
+                base,
+            },
+            http,
+            credentials,
+            challenge,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Checks that the credentials in use are accepted (`berth login`).
+    pub fn check_login(&self) -> Result<()> {
+        let what = format!("login to {}", self.endpoint.domain);
+        match &self.challenge {
+            None => Ok(()),
+            Some(Challenge::Basic) => {
+                let Some(creds) = &self.credentials else {
+                    return Err(RegistryError::Unauthorized {
+                        what,
+                        message: "the registry wants credentials".into(),
+                    });
+                };
+                let r = self
+                    .http
+                    .get(format!("{}/v2/", self.endpoint.base))
+                    .header(AUTHORIZATION, creds.basic_header())
+                    .send()
+                    .map_err(|e| self.unreachable(&e))?;
+                check(r, &what).map(drop)
+            }
+            Some(Challenge::Bearer { .. }) => self.token(&[], &what).map(drop),
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> RegistryError {
+        if e.is_redirect() {
+            return RegistryError::invalid(
+                format!("registry {}", self.endpoint.domain),
+                error_chain(e),
+            );
+        }
+        RegistryError::Unreachable {
+            registry: self.endpoint.domain.clone(),
+            message: error_chain(e),
+        }
+    }
+
+    /// A bearer token for `scopes` from the registry's token endpoint.
+    fn token(&self, scopes: &[String], what: &str) -> Result<String> {
+        let Some(Challenge::Bearer { realm, service }) = &self.challenge else {
+            unreachable!("token asked of a registry without a bearer challenge");
+        };
+        let mut url = reqwest::Url::parse(realm).map_err(|e| {
+            RegistryError::invalid(
+                format!("registry {}", self.endpoint.domain),
+                format!("token realm {realm:?} is not a URL: {e}"),
+            )
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        let mut req = self.http.get(url);
+        if let Some(c) = &self.credentials {
+            req = req.header(AUTHORIZATION, c.basic_header());
+        }
+        let resp = req.send().map_err(|e| self.unreachable(&e))?;
+        let resp = check(resp, &format!("{what}: token"))?;
+        let body = read_limited(resp, MAX_SMALL_ANSWER, "token")?;
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            RegistryError::invalid(format!("{what}: token"), format!("invalid JSON: {e}"))
+        })?;
+        answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                RegistryError::invalid(format!("{what}: token"), "the answer has no token")
+            })
+    }
+
+    /// A repository of this registry; `push` asks for write access too, `mount_from` for read
+    /// access to repositories blobs may be mounted from.
+    pub fn repository(
+        &self,
+        path: &str,
+        push: bool,
+        mount_from: &[String],
+    ) -> Result<Repository<'_>> {
+        let mut scopes = vec![format!(
+            "repository:{path}:{}",
+            if push { "pull,push" } else { "pull" }
+        )];
+        scopes.extend(
+            mount_from
+                .iter()
+                .filter(|p| *p != path)
+                .map(|p| format!("repository:{p}:pull")),
+        );
+        let repo = Repository {
+            registry: self,
+            path: path.into(),
+            scopes,
+            authorization: Mutex::new(None),
+        };
+        repo.authorize()?;
+        Ok(repo)
+    }
+}
+
+/// Reads a whole answer, refusing one longer than `limit`.
+pub(crate) fn read_limited(resp: Response, limit: u64, what: &str) -> Result<Vec<u8>> {
+    if let Some(len) = resp.content_length()
+        && len > limit
+    {
+        return Err(RegistryError::invalid(
+            what,
+            format!("the answer is {len} bytes, more than the {limit} allowed"),
+        ));
+    }
+    let mut buf = Vec::new();
+    resp.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| RegistryError::Transfer {
+            what: what.into(),
+            message: error_chain(&e),
+        })?;
+    if buf.len() as u64 > limit {
+        return Err(RegistryError::invalid(
+            what,
+            format!("the answer is longer than the {limit} bytes allowed"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// The registry's error answer in words: `manifest unknown: manifest unknown`.
+fn error_message(resp: Response) -> String {
+    let status = resp.status();
+    let body = read_limited(resp, 64 << 10, "error").unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    if let Ok(e) = serde_json::from_slice::<Errors>(&body)
+        && !e.errors.is_empty()
+    {
+        return e
+            .errors
+            .iter()
+            .map(|e| {
+                let code = e
+                    .code
+                    .as_deref()
+                    .unwrap_or("error")
+                    .to_ascii_lowercase()
+                    .replace('_', " ");
+                match &e.message {
+                    Some(m) if !m.is_empty() => format!("{code}: {m}"),
+                    _ => code,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let text = String::from_utf8_lossy(&body);
+    let text: String = text
+        .trim()
+        .chars()
+        .take(200)
+        .filter(|c| !c.is_control())
+        .collect();
+    if text.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {text}")
+    }
+}
+
+/// Turns an error status into an error naming `what`.
+pub(crate) fn check(resp: Response, what: &str) -> Result<Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let message = error_message(resp);
+    let what = what.to_owned();
+    Err(match status {
+        StatusCode::NOT_FOUND => RegistryError::NotFound { what, message },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            RegistryError::Unauthorized { what, message }
+        }
+        s => RegistryError::Status {
+            what,
+            status: s.as_u16(),
+            message,
+        },
+    })
+}
+
+/// A manifest or index as the registry gave it, checked against its digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+/// An upload session (`Location` of `POST /v2/<name>/blobs/uploads/`).
+#[derive(Debug)]
+pub struct Upload {
+    location: String,
+}
+
+/// One repository of a registry, with the access it was opened for.
+#[derive(Debug)]
+pub struct Repository<'r> {
+    registry: &'r Registry,
+    path: String,
+    scopes: Vec<String>,
+    authorization: Mutex<Option<String>>,
+}
+
+impl Repository<'_> {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.registry.endpoint.domain
+    }
+
+    fn what(&self) -> String {
+        format!("{}/{}", self.registry.endpoint.domain, self.path)
+    }
+
+    /// Works out the `Authorization` header for this repository's scopes.
+    fn authorize(&self) -> Result<()> {
+        let header = match &self.registry.challenge {
+            None => None,
+            Some(Challenge::Basic) => self.registry.credentials.as_ref().map(|c| c.basic_header()),
+            Some(Challenge::Bearer { .. }) => Some(format!(
+                "Bearer {}",
+                self.registry.token(&self.scopes, &self.what())?
+            )),
+        };
+        *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = header;
+        Ok(())
+    }
+
+    pub(crate) fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.registry.endpoint.base, self.path)
+    }
+
+    /// Sends a request built by `build`, with this repository's authorization; a bearer token
+    /// refused (expired) is renewed once and the request sent again.
+    pub(crate) fn send(&self, build: impl Fn(&Client) -> RequestBuilder) -> Result<Response> {
+        for attempt in 0..2 {
+            let mut req = build(&self.registry.http);
+            if let Some(h) = self
+                .authorization
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                req = req.header(AUTHORIZATION, h);
+            }
+            let resp = req.send().map_err(|e| self.registry.unreachable(&e))?;
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && attempt == 0
+                && matches!(self.registry.challenge, Some(Challenge::Bearer { .. }))
+            {
+                self.authorize()?;
+                continue;
+            }
+            return Ok(resp);
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// `GET /v2/<name>/manifests/<reference>`: a manifest or index by tag or digest.
+    pub fn manifest(&self, reference: &str) -> Result<FetchedManifest> {
+        let sep = if reference.contains(':') { '@' } else { ':' };
+        let what = format!("manifest {}{sep}{reference}", self.what());
+        let wanted = match reference.strip_prefix("sha256:") {
+            Some(hex) => Some(
+                Digest::from_hex(hex).map_err(|e| RegistryError::invalid(&what, e.to_string()))?,
+            ),
+            None if reference.contains(':') => {
+                return Err(RegistryError::invalid(
+                    &what,
+                    "only sha256 digests are supported",
+                ));
+            }
+            None => None,
+        };
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self.send(|c| c.get(&url).header(ACCEPT, MANIFEST_TYPES.join(", ")))?;
+        let resp = check(resp, &what)?;
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
+            .unwrap_or_default();
+        let claimed = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("sha256:"))
+            .map(|h| Digest::from_hex(h.trim()));
+        let bytes = read_limited(resp, MAX_MANIFEST, &what)?;
+        let digest = Digest::of(&bytes);
+        if let Some(w) = wanted
+            && w != digest
+        {
+            return Err(RegistryError::invalid(
+                &what,
+                format!("the registry sent content with digest {digest}"),
+            ));
+        }
+        match claimed {
+            Some(Ok(c)) if c != digest => {
+                return Err(RegistryError::invalid(
+                    &what,
+                    format!("the registry says its digest is {c}, the content's is {digest}"),
+                ));
+            }
+            Some(Err(_)) => {
+                return Err(RegistryError::invalid(
+                    &what,
+                    "the registry's Docker-Content-Digest is not a sha256 digest",
+                ));
+            }
+            _ => {}
+        }
+        let media_type = manifest_media_type(&content_type, &bytes)
+            .map_err(|m| RegistryError::invalid(&what, m))?;
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// A blob, streamed and resumed if the connection is cut (see [`BlobReader`]).
+    pub fn blob(&self, digest: &Digest, size: u64) -> BlobReader<'_> {
+        BlobReader::new(self, *digest, size)
+    }
+
+    /// A small blob (a config) whole, checked against its digest and size.
+    pub fn blob_bytes(&self, digest: &Digest, size: u64, limit: u64) -> Result<Vec<u8>> {
+        let what = format!("blob {digest}");
+        if size > limit {
+            return Err(RegistryError::invalid(
+                what,
+                format!("its descriptor says {size} bytes, more than the {limit} allowed"),
+            ));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        self.blob(digest, size)
+            .read_to_end(&mut buf)
+            .map_err(|e| crate::blob::from_io(e, &what))?;
+        let actual = Digest::of(&buf);
+        if actual != *digest {
+            return Err(RegistryError::invalid(
+                what,
+                format!("the registry sent content with digest {actual}"),
+            ));
+        }
+        Ok(buf)
+    }
+
+    /// Whether the repository has a blob (`HEAD`); its size if it has.
+    pub fn has_blob(&self, digest: &Digest) -> Result<Option<u64>> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(|c| c.head(&url))?;
+        match resp.status() {
+            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => check(resp, &format!("blob {digest}")).map(|_| None),
+        }
+    }
+
+    fn upload_location(&self, resp: &Response, what: &str) -> Result<String> {
+        let loc = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::invalid(what, "the registry gave no upload Location"))?;
+        let base = reqwest::Url::parse(&self.url("blobs/uploads/")).expect("a valid URL");
+        base.join(loc)
+            .map(|u| u.to_string())
+            .map_err(|e| RegistryError::invalid(what, format!("bad upload Location {loc:?}: {e}")))
+    }
+
+    /// Starts an upload, or mounts `digest` from repository `from` of the same registry.
+    /// `Ok(None)`: mounted, nothing to upload.
+    pub fn start_upload(&self, mount: Option<(&Digest, &str)>) -> Result<Option<Upload>> {
+        let what = format!("upload to {}", self.what());
+        let mut url = self.url("blobs/uploads/");
+        if let Some((digest, from)) = mount {
+            url = format!("{url}?mount={digest}&from={from}");
+        }
+        let resp = self.send(|c| c.post(&url).header(CONTENT_LENGTH, 0))?;
+        let resp = check(resp, &what)?;
+        if mount.is_some() && resp.status() == StatusCode::CREATED {
+            return Ok(None);
+        }
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(RegistryError::invalid(
+                what,
+                format!("expected 202 Accepted, got {}", resp.status()),
+            ));
+        }
+        Ok(Some(Upload {
+            location: self.upload_location(&resp, &what)?,
+        }))
+    }
+
+    /// Uploads `size` bytes of `file` (from its start) as blob `digest`: in one `PUT`, or, with
+    /// `chunk`, as `PATCH` requests of that many bytes and a closing `PUT`.
+    pub fn upload(
+        &self,
+        upload: Upload,
+        digest: &Digest,
+        size: u64,
+        file: Arc<File>,
+        chunk: Option<u64>,
+    ) -> Result<()> {
+        let what = format!("blob {digest}");
+        let mut location = upload.location;
+        let mut offset = 0u64;
+        if let Some(chunk) = chunk.filter(|c| *c > 0) {
+            while offset < size {
+                let n = chunk.min(size - offset);
+                let start = offset;
+                let resp = self.send(|c| {
+                    c.patch(&location)
+                        .header(CONTENT_TYPE, "application/octet-stream")
+                        .header("Content-Range", format!("{start}-{}", start + n - 1))
+                        .body(Part::body(&file, start, n))
+                })?;
+                let resp = check(resp, &what)?;
+                location = self.upload_location(&resp, &what)?;
+                offset += n;
+            }
+        }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={digest}");
+        let resp = self.send(|c| {
+            c.put(&url)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(Part::body(&file, offset, size - offset))
+        })?;
+        let resp = check(resp, &what)?;
+        if let Some(c) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            && c != digest.to_string()
+        {
+            return Err(RegistryError::invalid(
+                what,
+                format!("the registry stored it as {c}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `PUT /v2/<name>/manifests/<reference>`; the manifest's digest.
+    pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<Digest> {
+        let what = format!("manifest {}:{reference}", self.what());
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self.send(|c| {
+            c.put(&url)
+                .header(CONTENT_TYPE, media_type)
+                .body(bytes.to_vec())
+        })?;
+        let resp = check(resp, &what)?;
+        let digest = Digest::of(bytes);
+        if let Some(c) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            && c != digest.to_string()
+        {
+            return Err(RegistryError::invalid(
+                what,
+                format!("the registry stored it as {c}, not {digest}"),
+            ));
+        }
+        Ok(digest)
+    }
+
+    /// Opens `GET /v2/<name>/blobs/<digest>` from `offset`.
+    pub(crate) fn get_blob(&self, digest: &Digest, offset: u64) -> Result<Response> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(|c| {
+            let r = c.get(&url);
+            if offset > 0 {
+                r.header("Range", format!("bytes={offset}-"))
+            } else {
+                r
+            }
+        })?;
+        check(resp, &format!("blob {digest}"))
+    }
+}
+
+/// A range of a file as a request body, read with `pread` so that a request sent again (after a
+/// token renewal) reads the same bytes.
+struct Part {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Part {
+    fn body(file: &Arc<File>, start: u64, len: u64) -> reqwest::blocking::Body {
+        let part = Part {
+            file: Arc::clone(file),
+            pos: start,
+            end: start + len,
+        };
+        reqwest::blocking::Body::sized(part, len)
+    }
+}
+
+impl Read for Part {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the blob file is shorter than its size",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// The media type of a manifest: the registry's `Content-Type` when it is a manifest type,
+/// else the document's own `mediaType`; the two must agree when both are given.
+fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        #[serde(rename = "schemaVersion")]
+        schema_version: Option<i64>,
+        manifests: Option<serde_json::Value>,
+        config: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(bytes)
+        .map_err(|e| format!("not a JSON manifest (Content-Type {content_type:?}): {e}"))?;
+    if probe.schema_version == Some(1)
+        || content_type.starts_with("application/vnd.docker.distribution.manifest.v1")
+    {
+        return Err("Docker schema 1 manifests are not supported".into());
+    }
+    if probe.schema_version != Some(2) {
+        return Err(format!(
+            "schemaVersion is {:?}, not 2",
+            probe.schema_version
+        ));
+    }
+    let declared = probe.media_type.as_deref();
+    let from_header = MANIFEST_TYPES.contains(&content_type);
+    let mt = if from_header {
+        content_type.to_owned()
+    } else if !content_type.is_empty()
+        && !matches!(
+            content_type,
+            "application/json" | "text/plain" | "application/octet-stream"
+        )
+    {
+        return Err(format!(
+            "the registry sent Content-Type {content_type:?}, not an image manifest or index"
+        ));
+    } else if let Some(d) = declared {
+        d.to_owned()
+    } else if probe.manifests.is_some() {
+        media_type::OCI_INDEX.to_owned()
+    } else if probe.config.is_some() {
+        media_type::OCI_MANIFEST.to_owned()
+    } else {
+        return Err("neither a manifest nor an index".into());
+    };
+    if !MANIFEST_TYPES.contains(&mt.as_str()) {
+        return Err(format!(
+            "media type {mt:?} is not an image manifest or index"
+        ));
+    }
+    if let Some(d) = declared
+        && d != mt
+    {
+        return Err(format!(
+            "the registry sent Content-Type {mt:?} for a document whose mediaType is {d:?}"
+        ));
+    }
+    let is_index = media_type::is_index(&mt);
+    if is_index && probe.manifests.is_none() || !is_index && probe.config.is_none() {
+        return Err(format!("the document does not have the fields of a {mt}"));
+    }
+    Ok(mt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names() {
+        for d in [
+            "localhost:5000",
+            "localhost",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(d), "{d}");
+        }
+        for d in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback(d), "{d}");
+        }
+    }
+
+    #[test]
+    fn manifest_types() {
+        let oci = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+        assert_eq!(
+            manifest_media_type(media_type::OCI_MANIFEST, oci).unwrap(),
+            media_type::OCI_MANIFEST
+        );
+        assert_eq!(
+            manifest_media_type("application/json", oci).unwrap(),
+            media_type::OCI_MANIFEST
+        );
+        let bare = br#"{"schemaVersion":2,"manifests":[]}"#;
+        assert_eq!(
+            manifest_media_type("", bare).unwrap(),
+            media_type::OCI_INDEX
+        );
+        for (ct, body, why) in [
+            ("text/html", &oci[..], "not an image manifest"),
+            (media_type::OCI_INDEX, &oci[..], "whose mediaType is"),
+            (
+                media_type::DOCKER_MANIFEST,
+                &bare[..],
+                "does not have the fields",
+            ),
+            ("", br#"{"schemaVersion":1,"fsLayers":[]}"#, "schema 1"),
+            ("", b"<html>", "not a JSON manifest"),
+            ("", br#"{"schemaVersion":3,"config":{}}"#, "not 2"),
+            ("", br#"{"schemaVersion":2}"#, "neither"),
+            (
+                "",
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.cncf.helm.chart","config":{}}"#,
+                "not an image manifest",
+            ),
+        ] {
+            let e = manifest_media_type(ct, body).unwrap_err();
+            assert!(
+                e.contains(why),
+                "{ct} {}: {e}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
