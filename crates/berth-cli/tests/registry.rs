@@ -746,21 +746,41 @@ struct TinyImage {
     manifest: Vec<u8>,
 }
 
-fn tiny_image(content: &str) -> TinyImage {
+fn tar_of(content: &str) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_size(content.len() as u64);
     h.set_mode(0o644);
     h.set_cksum();
     tar.append_data(&mut h, "file", content.as_bytes()).unwrap();
-    let layer = tar.into_inner().unwrap();
+    tar.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    child.wait_with_output().unwrap().stdout
+}
+
+fn tiny_image(content: &str) -> TinyImage {
+    let layer = tar_of(content);
+    let diff_id = sha256(&layer);
+    image_of(layer, &diff_id, "application/vnd.oci.image.layer.v1.tar")
+}
+
+/// An image of one layer blob, whatever it holds, and the DiffID its config claims.
+fn image_of(layer: Vec<u8>, diff_id: &str, layer_type: &str) -> TinyImage {
     let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha256(&layer)
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
     )
     .into_bytes();
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"{layer_type}","digest":"{}","size":{}}}]}}"#,
         sha256(&config),
         config.len(),
         sha256(&layer),
@@ -947,6 +967,38 @@ fn hostile_registry_answers_are_refused_and_leave_nothing() {
             "not a layer",
         ),
     ];
+    // Layers whose blob matches its digest but whose content is bad.
+    let tar = tar_of("inside\n");
+    let mut corrupt = gzip(&tar);
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0x55;
+    let twice = gzip(&gzip(&tar));
+    let gz = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let mut cases = cases;
+    for (what, image, expect) in [
+        (
+            "a corrupt gzip layer",
+            image_of(corrupt, &sha256(&tar), gz),
+            "corrupt or truncated gzip stream",
+        ),
+        (
+            "a layer compressed twice",
+            image_of(twice.clone(), &sha256(&gzip(&tar)), gz),
+            "compressed twice",
+        ),
+        (
+            "a layer whose DiffID is not the config's",
+            image_of(gzip(&tar), &sha256(b"not it"), gz),
+            "DiffID mismatch",
+        ),
+    ] {
+        let image = Arc::new(image);
+        cases.push((
+            what,
+            Arc::new(move |r: &Req, _| serve_tiny(&image, r)),
+            expect,
+        ));
+    }
     for (what, handler, expect) in cases {
         let env = Env::new("reg-hostile");
         let mock = Mock::start(handler);

@@ -8,7 +8,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use berth_archive::{ApplyReport, ArchiveError, TeeReader, apply_layer};
+use std::io::BufReader;
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use berth_archive::{ApplyReport, ArchiveError, Compression, apply_layer};
 use berth_registry::{FetchedManifest, Options, Registry, RegistryError, Repository};
 use berth_store::{LayerRecord, NewImage, StagingDir, StoreError};
 use berth_types::image::{Descriptor, ImageConfig, Index, Manifest, Platform, media_type};
@@ -415,7 +420,9 @@ impl Engine {
         Ok(out)
     }
 
-    /// Streams one layer into the ingest area and a staging directory at once.
+    /// Streams one layer into the ingest area and a staging directory at once, in three
+    /// threads: the download (with the blob's hash and write), the decompression, and the
+    /// unpacking (with the DiffID's hash and the files).
     fn download_layer(
         &self,
         repo: &Repository<'_>,
@@ -439,15 +446,31 @@ impl Engine {
                 });
             }
         });
-        let mut tee = TeeReader::new(reader, &mut ingest);
-        let applied = apply_layer(&mut tee, staging.path(), &self.limits);
-        let drained = std::io::copy(&mut tee, &mut std::io::sink());
-        drop(tee);
-        if let Err(e) = drained {
+        let compression = OnceLock::new();
+        let ((applied, decoded), downloaded) = pipelined(
+            || Ok(reader),
+            &mut ingest,
+            Drain::ToEnd,
+            |compressed| {
+                pipelined(
+                    || {
+                        let mut buffered = BufReader::with_capacity(CHUNK, compressed);
+                        let c = Compression::sniff(&mut buffered)?;
+                        let _ = compression.set(c);
+                        c.decoder(buffered)
+                    },
+                    &mut std::io::sink(),
+                    Drain::Stop,
+                    |plain| apply_layer(plain, staging.path(), &self.limits),
+                )
+            },
+        );
+        if let Err(e) = downloaded {
             return Err(registry_error(berth_registry::blob_error(e, &what)));
         }
         // The digest explains a failure to apply better than the apply error does.
-        let (actual, size) = match ingest.commit(Some(&desc.digest)) {
+        // The layer's commit syncs the filesystem, the blob with it.
+        let (actual, size) = match ingest.commit_unsynced(Some(&desc.digest)) {
             Ok(v) => v,
             Err(StoreError::DigestMismatch { expected, actual }) => {
                 return Err(EngineError::DigestMismatch {
@@ -465,16 +488,33 @@ impl Engine {
                 actual: size,
             });
         }
-        let report = applied.map_err(|source| match source {
-            ArchiveError::Read { source } => {
-                registry_error(berth_registry::blob_error(source, &what))
-            }
-            source => EngineError::Layer {
-                layer: what.clone(),
-                source,
-            },
+        let format = compression.get().copied().unwrap_or(Compression::None);
+        if let Err(source) = decoded {
+            return Err(EngineError::Layer {
+                layer: desc.digest.to_string(),
+                source: ArchiveError::Decompress {
+                    format: format.name(),
+                    source,
+                },
+            });
+        }
+        let mut report = applied.map_err(|source| EngineError::Layer {
+            layer: desc.digest.to_string(),
+            source,
         })?;
-        debug_assert_eq!(report.digest, actual);
+        // The unpacking saw the decompressed stream: its digest is the DiffID. A stream that is
+        // compressed again inside would be unpacked differently by other tools.
+        if report.compression != Compression::None {
+            return Err(EngineError::InvalidManifest(format!(
+                "{what}: compressed twice ({} inside {})",
+                report.compression.name(),
+                format.name()
+            )));
+        }
+        report.diff_id = report.digest;
+        report.digest = actual;
+        report.compressed_size = size;
+        report.compression = format;
         progress(Transfer {
             digest: desc.digest,
             status: LayerStatus::DownloadComplete,
@@ -692,6 +732,98 @@ impl Engine {
         };
         repo.manifest(&r).map_err(registry_error)
     }
+}
+
+/// Bytes handed over from the download thread.
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight between the threads (so at most 4 MiB).
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// The unpacking side of [`pipelined`].
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// What the reading thread of [`pipelined`] does once the consumer stops early.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Reads on to the end, into the sink (a blob must be whole to be checked).
+    ToEnd,
+    /// Stops (a decompressor's output is not worth producing for nobody).
+    Stop,
+}
+
+/// Reads the source `open` makes to its end on another thread, writing every byte to `sink`
+/// there, while `consume` reads the same bytes on this one. Returns what `consume` returned and
+/// how the reading ended.
+fn pipelined<'a, R: Read, T>(
+    open: impl FnOnce() -> std::io::Result<R> + Send + 'a,
+    sink: &mut (impl Write + Send),
+    drain: Drain,
+    consume: impl FnOnce(&mut ChunkReader) -> T,
+) -> (T, std::io::Result<()>) {
+    let (tx, rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> std::io::Result<()> {
+            let mut src = open()?;
+            let mut consumer_gone = false;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let mut filled = 0;
+                while filled < CHUNK {
+                    match src.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if filled == 0 {
+                    return Ok(());
+                }
+                buf.truncate(filled);
+                sink.write_all(&buf)?;
+                if !consumer_gone && tx.send(buf).is_err() {
+                    if drain == Drain::Stop {
+                        return Ok(());
+                    }
+                    consumer_gone = true;
+                }
+            }
+        });
+        let mut reader = ChunkReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let out = consume(&mut reader);
+        // The receiver goes: the producer stops handing over.
+        drop(reader);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("a download thread panicked")));
+        (out, produced)
+    })
 }
 
 /// A manifest fetched through an index entry must be what the entry describes.

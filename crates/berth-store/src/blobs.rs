@@ -21,7 +21,18 @@ pub(crate) fn random_name(prefix: &str) -> String {
 
 impl Ingest {
     /// Checks the digest (against `expected` when given), fsyncs, and moves the blob into place.
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.finish(expected, true)
+    }
+
+    /// As [`Ingest::commit`], without the fsyncs: for a blob whose layer is about to go through
+    /// [`Store::commit_layer_dir`], whose sync of the whole filesystem makes both durable at once
+    /// (one flush instead of two). Nothing may reference the blob before that.
+    pub fn commit_unsynced(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.finish(expected, false)
+    }
+
+    fn finish(mut self, expected: Option<&Digest>, sync: bool) -> Result<(Digest, u64)> {
         let file = self.file.take().expect("ingest file");
         let (digest, size) = std::mem::take(&mut self.hash).finish();
         if let Some(expected) = expected
@@ -32,12 +43,16 @@ impl Ingest {
                 actual: digest,
             });
         }
-        file.sync_all()
-            .map_err(StoreError::io("sync", &self.path))?;
+        if sync {
+            file.sync_all()
+                .map_err(StoreError::io("sync", &self.path))?;
+        }
         drop(file);
         let dest = self.blobs.join(digest.hex());
         std::fs::rename(&self.path, &dest).map_err(StoreError::io("rename into place", &dest))?;
-        sync_dir(&self.blobs)?;
+        if sync {
+            sync_dir(&self.blobs)?;
+        }
         Ok((digest, size))
     }
 

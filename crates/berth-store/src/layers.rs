@@ -47,21 +47,22 @@ impl Store {
         Ok(StagingDir { path: Some(path) })
     }
 
-    /// Syncs the applied layer and moves it into place as `layers/<chain_id>`. If that layer is
-    /// already there, the staged copy is dropped.
+    /// Syncs the store's filesystem (the applied layer, and any blob committed with
+    /// [`crate::Ingest::commit_unsynced`]) and moves the layer into place as
+    /// `layers/<chain_id>`. If that layer is already there, the staged copy is dropped.
     pub fn commit_layer_dir(&self, mut staging: StagingDir, chain_id: &ChainId) -> Result<()> {
         let path = staging.path.take().expect("staging dir");
         let dest = self.layer_path(chain_id);
-        if dest.exists() {
-            let _ = std::fs::remove_dir_all(&path);
-            return Ok(());
-        }
         let dir = std::fs::File::open(&path).map_err(StoreError::io("open", &path))?;
         rustix::fs::syncfs(dir.as_fd()).map_err(|e| StoreError::Io {
             op: "sync filesystem",
             path: path.clone(),
             source: e.into(),
         })?;
+        if dest.exists() {
+            let _ = std::fs::remove_dir_all(&path);
+            return Ok(());
+        }
         match std::fs::rename(&path, &dest) {
             Ok(()) => sync_dir(&self.layers_dir()),
             // Another writer put the same layer in place first.
