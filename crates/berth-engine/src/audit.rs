@@ -154,6 +154,7 @@ impl Engine {
             }
             overrides.push((rule, reason));
         }
+        self.check_trust_local(&o.image, policy)?;
         let needs = policy.needs();
         if policy.rules.is_empty() {
             return Ok(Vec::new());

@@ -78,6 +78,10 @@ pub struct Pulled {
     pub digest: Digest,
     /// Whether anything was fetched (Docker's "Downloaded newer image" against "up to date").
     pub downloaded: bool,
+    /// No trust scope applied: nothing checked who made the image.
+    pub unchecked: bool,
+    /// The signatures the trust policy accepted.
+    pub verified: Vec<berth_scan::trust::Verified>,
 }
 
 /// What a push did.
@@ -140,15 +144,17 @@ impl Engine {
         name: &str,
         options: &Options,
         platform_spec: Option<&str>,
+        policy: &berth_scan::policy::Policy,
         progress: Progress<'_>,
     ) -> Result<Pulled> {
         let reference = Reference::parse_normalized(name)?;
         let want = platform(platform_spec)?;
+        let decision = self.trust_decision(&reference, policy)?;
         let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
         let repo = registry
             .repository(reference.path(), false, &[])
             .map_err(registry_error)?;
-        let result = self.pull_from(&repo, &reference, &want, progress);
+        let result = self.pull_from(&repo, &reference, &want, &decision, progress);
         self.clean_after_write(&result);
         let pulled = result?;
         let name = pulled.reference.familiar();
@@ -238,9 +244,20 @@ impl Engine {
         repo: &Repository<'_>,
         reference: &Reference,
         want: &Platform,
+        decision: &crate::signature::TrustDecision,
         progress: Progress<'_>,
     ) -> Result<Pulled> {
-        let (top, fetched, manifest) = self.resolve_manifest(repo, reference, want)?;
+        let top = {
+            let r = match (reference.digest(), reference.tag()) {
+                (Some(d), _) => d.to_string(),
+                (None, t) => t.unwrap_or("latest").to_owned(),
+            };
+            repo.manifest(&r).map_err(registry_error)?.digest
+        };
+        // Trust first: a refused image is not fetched at all.
+        let signatures = self.check_trust_remote(repo, reference, &top, decision)?;
+        let pinned = reference.with_digest(top);
+        let (top, fetched, manifest) = self.resolve_manifest(repo, &pinned, want)?;
         if !matches!(
             manifest.config.media_type.as_str(),
             media_type::OCI_CONFIG | media_type::DOCKER_CONFIG
@@ -355,11 +372,27 @@ impl Engine {
             repo_digests: vec![repo_ref.with_digest(top)],
             intermediate: false,
         })?;
+        if !signatures.is_empty() {
+            self.store.add_signatures(&top, &signatures)?;
+        }
+        let verified = match decision {
+            crate::signature::TrustDecision::SignedBy(_, keys) => {
+                let pairs: Vec<_> = signatures
+                    .iter()
+                    .map(|r| (r.payload.clone(), r.signature.clone()))
+                    .collect();
+                berth_scan::trust::verify_signatures(reference, &top, &pairs, keys)
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
         Ok(Pulled {
             id,
             reference: reference.clone(),
             digest: top,
             downloaded,
+            unchecked: matches!(decision, crate::signature::TrustDecision::NoPolicy),
+            verified,
         })
     }
 

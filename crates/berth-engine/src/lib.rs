@@ -16,6 +16,7 @@ mod load;
 mod save;
 mod scan;
 mod seccomp;
+mod signature;
 
 pub use berth_build::BuildOptions;
 pub use berth_registry as registry;
@@ -31,6 +32,7 @@ pub use image::{RemoveEvent, Removed};
 pub use load::LoadSource;
 pub use save::SaveFormat;
 pub use scan::OSV_SOURCES;
+pub use signature::TrustDecision;
 
 use berth_archive::Limits;
 use berth_store::Store;

@@ -708,6 +708,29 @@ impl Repository<'_> {
         Ok(())
     }
 
+    /// Uploads a small blob from memory unless the repository has it; its digest.
+    pub fn push_bytes(&self, bytes: &[u8]) -> Result<Digest> {
+        let digest = Digest::of(bytes);
+        if self.has_blob(&digest)?.is_some() {
+            return Ok(digest);
+        }
+        let upload = self.start_upload(None)?.expect("an upload without a mount");
+        let what = format!("blob {digest}");
+        let sep = if upload.location.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let url = format!("{}{sep}digest={digest}", upload.location);
+        let resp = self.send(|c| {
+            c.put(&url)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(bytes.to_vec())
+        })?;
+        check(resp, &what)?;
+        Ok(digest)
+    }
+
     /// `PUT /v2/<name>/manifests/<reference>`; the manifest's digest.
     pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<Digest> {
         let what = format!("manifest {}:{reference}", self.what());

@@ -24,5 +24,7 @@ pub mod rust;
 pub mod sbom;
 pub mod secrets;
 pub mod severity;
+pub mod sign;
+pub mod trust;
 pub mod version;
 pub mod vulndb;

@@ -62,6 +62,9 @@ pub struct Rule {
 pub struct Policy {
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
+    /// Which images are trusted, by registry or repository (see [`crate::trust`]).
+    #[serde(default)]
+    pub trust: Vec<crate::trust::TrustScope>,
 }
 
 /// What the rules need computed (scans and audits are only run when a rule reads them).
@@ -112,6 +115,7 @@ impl Policy {
     /// Parses a policy file, checking every rule names a condition and a known severity.
     pub fn parse(text: &str) -> Result<Self, String> {
         let policy: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+        crate::trust::check_scopes(&policy.trust)?;
         for (i, r) in policy.rules.iter().enumerate() {
             if r.name.is_empty() {
                 return Err(format!("rule {}: a rule needs a name", i + 1));
@@ -166,6 +170,7 @@ impl Policy {
                     ..warn("capabilities")
                 },
             ],
+            trust: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Result, Store, StoreError};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE layers (
@@ -83,6 +83,17 @@ CREATE TABLE build_cache (
     created   INTEGER NOT NULL
 );
 CREATE INDEX build_cache_image ON build_cache(image_id);
+";
+
+/// Version 5: image signatures (cosign's simple signing) kept from pulls and loads, by the
+/// manifest digest they sign.
+const SCHEMA_V5: &str = "
+CREATE TABLE signatures (
+    manifest_digest TEXT NOT NULL,
+    payload         BLOB NOT NULL,
+    signature       TEXT NOT NULL,
+    PRIMARY KEY (manifest_digest, signature)
+);
 ";
 
 pub(crate) struct Db {
@@ -176,6 +187,9 @@ impl Db {
         }
         if version < 4 {
             tx.execute_batch(SCHEMA_V4)?;
+        }
+        if version < 5 {
+            tx.execute_batch(SCHEMA_V5)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;

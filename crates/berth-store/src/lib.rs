@@ -22,6 +22,7 @@ mod events;
 mod gc;
 mod layers;
 mod lock;
+mod signatures;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,7 @@ pub use events::Event;
 pub use gc::GcReport;
 pub use layers::StagingDir;
 pub use lock::GcLock;
+pub use signatures::SignatureRecord;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -1,0 +1,337 @@
+//! `berth sign`, `berth verify`, and the trust policy at pull and at run.
+//!
+//! Signatures are stored as cosign stores them: in the image's repository, under the tag
+//! `sha256-<hex>.sig`, an OCI manifest whose layers are simple-signing payloads, each with its
+//! signature in the `dev.cosignproject.cosign/signature` annotation. A pull that a `signed-by`
+//! scope governs keeps the signatures it checked, so that `run` can check them again offline.
+
+use std::collections::BTreeMap;
+
+use berth_registry::{Options, Registry, Repository};
+use berth_scan::sign::{
+    MAX_PAYLOAD, Payload, PrivateKey, PublicKey, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE,
+    signature_tag,
+};
+use berth_scan::trust::{self, TrustScope, TrustType, Verified};
+use berth_store::SignatureRecord;
+use berth_types::image::{Descriptor, Manifest, media_type};
+use berth_types::{Digest, Reference};
+
+use crate::{Engine, EngineError, Result};
+
+/// The most signatures read for one manifest.
+const MAX_SIGNATURES: usize = 64;
+
+/// The signatures accepted, or why none was.
+pub type VerifyOutcome = std::result::Result<Vec<Verified>, Vec<String>>;
+
+/// What the trust policy says of an image.
+#[derive(Debug, Clone)]
+pub enum TrustDecision {
+    /// No scope applies.
+    NoPolicy,
+    Accept(TrustScope),
+    Reject(TrustScope),
+    SignedBy(TrustScope, Vec<PublicKey>),
+}
+
+impl TrustDecision {
+    pub fn scope(&self) -> Option<&TrustScope> {
+        match self {
+            Self::NoPolicy => None,
+            Self::Accept(s) | Self::Reject(s) | Self::SignedBy(s, _) => Some(s),
+        }
+    }
+}
+
+fn registry_error(e: berth_registry::RegistryError) -> EngineError {
+    EngineError::Registry(e)
+}
+
+/// The scope and rule, as refusals name them.
+fn rule_name(scope: &TrustScope) -> String {
+    format!("trust scope {:?} ({})", scope.scope, scope.kind.name())
+}
+
+/// The identity a signature made now names: the repository and, for an image named by tag,
+/// the tag.
+fn identity(reference: &Reference) -> String {
+    match (reference.digest(), reference.tag()) {
+        (None, Some(t)) => format!("{}:{t}", reference.name()),
+        _ => reference.name(),
+    }
+}
+
+/// Reads the signatures stored for `digest` in a repository (none if the tag is not there).
+fn fetch_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<SignatureRecord>> {
+    let manifest = match repo.manifest(&signature_tag(digest)) {
+        Ok(m) => m,
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
+        Err(e) => return Err(registry_error(e)),
+    };
+    let m: Manifest =
+        serde_json::from_slice(&manifest.bytes).map_err(|source| EngineError::InvalidJson {
+            what: format!("signature manifest {}", manifest.digest),
+            source,
+        })?;
+    let mut out = Vec::new();
+    for layer in m
+        .layers
+        .iter()
+        .filter(|l| l.media_type == SIMPLESIGNING_MEDIA_TYPE)
+        .take(MAX_SIGNATURES)
+    {
+        let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
+            continue;
+        };
+        let payload = repo
+            .blob_bytes(&layer.digest, layer.size, MAX_PAYLOAD)
+            .map_err(registry_error)?;
+        out.push(SignatureRecord {
+            payload,
+            signature: signature.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn pairs(records: &[SignatureRecord]) -> Vec<(Vec<u8>, String)> {
+    records
+        .iter()
+        .map(|r| (r.payload.clone(), r.signature.clone()))
+        .collect()
+}
+
+/// The digest a reference names in a repository: its own digest, or what its tag points at.
+fn remote_digest(repo: &Repository<'_>, reference: &Reference) -> Result<Digest> {
+    let r = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, t) => t.unwrap_or("latest").to_owned(),
+    };
+    Ok(repo.manifest(&r).map_err(registry_error)?.digest)
+}
+
+impl Engine {
+    /// What the policy's trust scopes say of `reference`, with the keys read.
+    pub fn trust_decision(
+        &self,
+        reference: &Reference,
+        policy: &berth_scan::policy::Policy,
+    ) -> Result<TrustDecision> {
+        let Some(scope) = trust::scope_for(&policy.trust, &reference.name()) else {
+            return Ok(TrustDecision::NoPolicy);
+        };
+        Ok(match scope.kind {
+            TrustType::Accept => TrustDecision::Accept(scope.clone()),
+            TrustType::Reject => TrustDecision::Reject(scope.clone()),
+            TrustType::SignedBy => TrustDecision::SignedBy(
+                scope.clone(),
+                trust::load_keys(scope).map_err(EngineError::InvalidOption)?,
+            ),
+        })
+    }
+
+    /// The check `pull` makes before fetching anything else: a refused image is not pulled.
+    /// Returns the signatures to keep with the image.
+    pub(crate) fn check_trust_remote(
+        &self,
+        repo: &Repository<'_>,
+        reference: &Reference,
+        digest: &Digest,
+        decision: &TrustDecision,
+    ) -> Result<Vec<SignatureRecord>> {
+        match decision {
+            TrustDecision::NoPolicy | TrustDecision::Accept(_) => Ok(Vec::new()),
+            TrustDecision::Reject(scope) => Err(EngineError::PolicyDenied(format!(
+                "{} refused by {}",
+                reference.familiar(),
+                rule_name(scope)
+            ))),
+            TrustDecision::SignedBy(scope, keys) => {
+                let records = fetch_signatures(repo, digest)?;
+                trust::verify_signatures(reference, digest, &pairs(&records), keys).map_err(
+                    |reasons| {
+                        EngineError::PolicyDenied(format!(
+                            "{} refused by {}: {}",
+                            reference.familiar(),
+                            rule_name(scope),
+                            reasons.join("; ")
+                        ))
+                    },
+                )?;
+                Ok(records)
+            }
+        }
+    }
+
+    /// The check `run`, `create` and `start` make: the image as named, against the signatures
+    /// kept with it.
+    pub fn check_trust_local(
+        &self,
+        name: &str,
+        policy: &berth_scan::policy::Policy,
+    ) -> Result<Option<Vec<Verified>>> {
+        if policy.trust.is_empty() {
+            return Ok(None);
+        }
+        let (image, named) = self.resolve_with_ref(name)?;
+        // An image named by ID is judged by its first tag's repository.
+        let Some(reference) = named.or_else(|| image.tags.first().cloned()) else {
+            // Untagged and unnamed: only a catch-all scope can apply.
+            let any = Reference::parse_normalized_named("localhost/untagged")?;
+            return match self.trust_decision(&any, policy)? {
+                TrustDecision::SignedBy(scope, _) | TrustDecision::Reject(scope)
+                    if scope.scope == "*" =>
+                {
+                    Err(EngineError::PolicyDenied(format!(
+                        "image {} has no name that {} could vouch for",
+                        image.id.short(),
+                        rule_name(&scope)
+                    )))
+                }
+                _ => Ok(None),
+            };
+        };
+        match self.trust_decision(&reference, policy)? {
+            TrustDecision::NoPolicy | TrustDecision::Accept(_) => Ok(None),
+            TrustDecision::Reject(scope) => Err(EngineError::PolicyDenied(format!(
+                "{} refused by {}",
+                reference.familiar(),
+                rule_name(&scope)
+            ))),
+            TrustDecision::SignedBy(scope, keys) => {
+                // The digests this image was pulled or pushed by, in this repository.
+                let digests: Vec<Digest> = image
+                    .repo_digests
+                    .iter()
+                    .filter(|r| r.name() == reference.name())
+                    .filter_map(|r| r.digest().copied())
+                    .chain(image.manifest.as_ref().map(|m| m.0))
+                    .collect();
+                let mut reasons = Vec::new();
+                if digests.is_empty() {
+                    reasons.push("berth has no manifest digest of it from that repository (pull it, or load it with its signatures)".to_owned());
+                }
+                for d in &digests {
+                    let records = self.store.signatures(d)?;
+                    match trust::verify_signatures(&reference, d, &pairs(&records), &keys) {
+                        Ok(v) => return Ok(Some(v)),
+                        Err(r) => reasons.extend(r),
+                    }
+                }
+                Err(EngineError::PolicyDenied(format!(
+                    "{} refused by {}: {}",
+                    reference.familiar(),
+                    rule_name(&scope),
+                    reasons.join("; ")
+                )))
+            }
+        }
+    }
+
+    /// `berth sign --key K IMAGE`: signs the manifest the registry has for IMAGE and appends the
+    /// signature to its `sha256-<hex>.sig` tag. Returns the digest signed.
+    pub fn sign(&self, name: &str, key: &PrivateKey, options: &Options) -> Result<Digest> {
+        let reference = Reference::parse_normalized(name)?;
+        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
+        let repo = registry
+            .repository(reference.path(), true, &[])
+            .map_err(registry_error)?;
+        let digest = remote_digest(&repo, &reference)?;
+        let payload = Payload {
+            reference: identity(&reference),
+            manifest_digest: digest,
+        }
+        .to_bytes(concat!("berth ", env!("CARGO_PKG_VERSION")));
+        let signature = key.sign(&payload);
+        self.append_signature(&repo, &digest, &payload, &signature)?;
+        Ok(digest)
+    }
+
+    fn append_signature(
+        &self,
+        repo: &Repository<'_>,
+        digest: &Digest,
+        payload: &[u8],
+        signature: &str,
+    ) -> Result<()> {
+        let tag = signature_tag(digest);
+        let mut layers: Vec<Descriptor> = match repo.manifest(&tag) {
+            Ok(m) => {
+                let m: Manifest = serde_json::from_slice(&m.bytes).map_err(|source| {
+                    EngineError::InvalidJson {
+                        what: format!("signature manifest {}", m.digest),
+                        source,
+                    }
+                })?;
+                m.layers
+            }
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => return Err(registry_error(e)),
+        };
+        let payload_digest = Digest::of(payload);
+        if layers.iter().any(|l| {
+            l.digest == payload_digest
+                && l.annotations.get(SIGNATURE_ANNOTATION).map(String::as_str) == Some(signature)
+        }) {
+            return Ok(());
+        }
+        repo.push_bytes(payload).map_err(registry_error)?;
+        let mut annotations = BTreeMap::new();
+        annotations.insert(SIGNATURE_ANNOTATION.to_owned(), signature.to_owned());
+        layers.push(Descriptor {
+            media_type: SIMPLESIGNING_MEDIA_TYPE.into(),
+            digest: payload_digest,
+            size: payload.len() as u64,
+            platform: None,
+            annotations,
+        });
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "",
+            "os": "",
+            "config": {},
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>(),
+            },
+        }))
+        .expect("plain JSON");
+        repo.push_bytes(&config).map_err(registry_error)?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_MANIFEST.into()),
+            config: Descriptor::new(
+                media_type::OCI_CONFIG,
+                Digest::of(&config),
+                config.len() as u64,
+            ),
+            layers,
+            annotations: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec(&manifest).expect("plain JSON");
+        repo.put_manifest(&tag, media_type::OCI_MANIFEST, &bytes)
+            .map_err(registry_error)?;
+        Ok(())
+    }
+
+    /// `berth verify --key PUB IMAGE`: the signatures in the registry that `keys` made for what
+    /// IMAGE names there.
+    pub fn verify(
+        &self,
+        name: &str,
+        keys: &[PublicKey],
+        options: &Options,
+    ) -> Result<(Digest, VerifyOutcome)> {
+        let reference = Reference::parse_normalized(name)?;
+        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
+        let repo = registry
+            .repository(reference.path(), false, &[])
+            .map_err(registry_error)?;
+        let digest = remote_digest(&repo, &reference)?;
+        let records = fetch_signatures(&repo, &digest)?;
+        Ok((
+            digest,
+            trust::verify_signatures(&reference, &digest, &pairs(&records), keys),
+        ))
+    }
+}

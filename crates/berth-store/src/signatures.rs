@@ -1,0 +1,69 @@
+//! Image signatures kept by the manifest digest they sign. They are verified when used (by the
+//! trust policy), not when stored: this table only remembers what a registry or an archive gave.
+
+use berth_types::Digest;
+use rusqlite::params;
+
+use crate::{Result, Store};
+
+/// One signature: the payload as signed and its base64 signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRecord {
+    pub payload: Vec<u8>,
+    pub signature: String,
+}
+
+impl Store {
+    /// Remembers signatures of a manifest digest (those already known are kept once).
+    pub fn add_signatures(&self, digest: &Digest, records: &[SignatureRecord]) -> Result<()> {
+        self.db.with(|conn| {
+            let tx = conn.transaction()?;
+            for r in records {
+                tx.execute(
+                    "INSERT OR IGNORE INTO signatures (manifest_digest, payload, signature) VALUES (?1, ?2, ?3)",
+                    params![digest.to_string(), r.payload, r.signature],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The signatures known for a manifest digest.
+    pub fn signatures(&self, digest: &Digest) -> Result<Vec<SignatureRecord>> {
+        self.db.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT payload, signature FROM signatures WHERE manifest_digest = ?1 ORDER BY rowid",
+            )?;
+            let rows = stmt
+                .query_map([digest.to_string()], |r| {
+                    Ok(SignatureRecord {
+                        payload: r.get(0)?,
+                        signature: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_kept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = Digest::of(b"m");
+        let r = SignatureRecord {
+            payload: b"{}".to_vec(),
+            signature: "c2ln".into(),
+        };
+        store.add_signatures(&d, &[r.clone(), r.clone()]).unwrap();
+        store.add_signatures(&d, std::slice::from_ref(&r)).unwrap();
+        assert_eq!(store.signatures(&d).unwrap(), vec![r]);
+        assert!(store.signatures(&Digest::of(b"x")).unwrap().is_empty());
+    }
+}
