@@ -1680,4 +1680,52 @@ fn signatures_and_trust_policy() {
         ],
     );
     assert!(shown.contains("Status: refused"), "{shown}");
+
+    // Signatures travel with save and load: the loaded image runs under the policy.
+    let archive = puller.path("signed.tar");
+    let local = format!("{a}/team/local:1");
+    puller.ok(&["save", "-o", archive.to_str().unwrap(), &signed, &local]);
+    let loader = Env::new("reg-trust-load");
+    loader.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let run = berth(
+        &loader,
+        &["--policy", p, "run", "--rm", &signed, "true"],
+        None,
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    // podman loads the same archive (it ignores the signatures file).
+    let podman_loaded = loader.podman(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    assert!(podman_loaded.status.success(), "{}", stderr(&podman_loaded));
+    // An archive that attaches the signed image's signatures to another image is refused.
+    let unpacked = puller.path("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    sh(&format!(
+        "tar -C {} -xf {}",
+        unpacked.display(),
+        archive.display()
+    ));
+    let sigs_path = unpacked.join("berth-signatures.json");
+    let local_id = common::inspect(&puller, &local, "{{.Id}}");
+    let signed_id = common::inspect(&puller, &signed, "{{.Id}}");
+    let forged = std::fs::read_to_string(&sigs_path)
+        .unwrap()
+        .replace(&signed_id, &local_id);
+    std::fs::write(&sigs_path, forged).unwrap();
+    let forged_tar = puller.path("forged.tar");
+    sh(&format!(
+        "tar -C {} -cf {} .",
+        unpacked.display(),
+        forged_tar.display()
+    ));
+    let forger = Env::new("reg-trust-forged");
+    let out = berth(&forger, &["load", "-i", forged_tar.to_str().unwrap()], None);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains(&format!(
+            "is the manifest of {signed_id}, not of {local_id}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    store_is_empty_and_clean(&forger);
 }

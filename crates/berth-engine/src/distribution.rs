@@ -247,13 +247,14 @@ impl Engine {
         decision: &crate::signature::TrustDecision,
         progress: Progress<'_>,
     ) -> Result<Pulled> {
-        let top = {
+        let top_fetched = {
             let r = match (reference.digest(), reference.tag()) {
                 (Some(d), _) => d.to_string(),
                 (None, t) => t.unwrap_or("latest").to_owned(),
             };
-            repo.manifest(&r).map_err(registry_error)?.digest
+            repo.manifest(&r).map_err(registry_error)?
         };
+        let top = top_fetched.digest;
         // Trust first: a refused image is not fetched at all.
         let signatures = self.check_trust_remote(repo, reference, &top, decision)?;
         let pinned = reference.with_digest(top);
@@ -373,6 +374,9 @@ impl Engine {
             intermediate: false,
         })?;
         if !signatures.is_empty() {
+            // The chain from the signed digest to this image, for `save` to carry.
+            self.store.put_signed_manifest(&top_fetched.bytes)?;
+            self.store.put_signed_manifest(&fetched.bytes)?;
             self.store.add_signatures(&top, &signatures)?;
         }
         let verified = match decision {

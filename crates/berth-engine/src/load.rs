@@ -107,11 +107,26 @@ impl Engine {
         } else {
             return Err(EngineError::InvalidArchive("neither manifest.json nor index.json found: not a docker-archive or OCI image layout".into()));
         };
+        // Signatures are checked against the archive's images before anything is committed.
+        let signatures = match ingested.items.get(crate::signature::SIGNATURES_FILE) {
+            None => Vec::new(),
+            Some(Item::Small(raw)) => {
+                let ids: Vec<Digest> = images.iter().map(|i| i.id).collect();
+                self.check_archived_signatures(raw, &ids)?
+            }
+            Some(Item::Large { .. }) => {
+                return Err(EngineError::InvalidArchive(format!(
+                    "{} is larger than {MAX_METADATA_BLOB} bytes",
+                    crate::signature::SIGNATURES_FILE
+                )));
+            }
+        };
         let mut out = Vec::new();
         for image in images {
             self.store.commit_image(&image)?;
             out.push((image.id, image.tags));
         }
+        self.record_archived_signatures(&signatures)?;
         Ok(out)
     }
 

@@ -83,10 +83,15 @@ impl Engine {
         };
         let mut docker_manifest = Vec::new();
         let mut seen = HashSet::new();
+        let mut signatures = Vec::new();
+        let mut signed_images = HashSet::new();
         for name in names {
             let (image, tag) = self.resolve_with_ref(name)?;
             if !seen.insert((image.id, tag.clone())) {
                 continue;
+            }
+            if signed_images.insert(image.id) {
+                signatures.extend(self.archived_signatures(&image)?);
             }
             let tags: Vec<Reference> = tag.into_iter().collect();
             let (manifest_desc, layer_paths) = match format {
@@ -117,6 +122,9 @@ impl Engine {
             });
         }
         w.file("index.json", &json(&index))?;
+        if !signatures.is_empty() {
+            w.file(crate::signature::SIGNATURES_FILE, &json(&signatures))?;
+        }
         if format == SaveFormat::DockerArchive {
             w.file("manifest.json", &json(&docker_manifest))?;
         }

@@ -335,3 +335,183 @@ impl Engine {
         ))
     }
 }
+
+/// The file `save` adds to an archive for the signatures of its images (other tools ignore it).
+pub(crate) const SIGNATURES_FILE: &str = "berth-signatures.json";
+/// The most entries read from an archive's signatures file.
+const MAX_ARCHIVED: usize = 256;
+
+/// One signed digest of a saved image: the name it was pulled by, the manifests from that
+/// digest down to the image (an index, then its manifest; or the manifest alone), and the
+/// signatures of the digest.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArchivedSignatures {
+    image: Digest,
+    name: String,
+    chain: Vec<String>,
+    signatures: Vec<ArchivedSignature>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchivedSignature {
+    payload: String,
+    signature: String,
+}
+
+/// Checked signatures from an archive, ready to record with their image.
+pub(crate) struct ArchivedChecked {
+    pub image: Digest,
+    pub name: Reference,
+    chain: Vec<Vec<u8>>,
+    signatures: Vec<SignatureRecord>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(s: &str, what: &str) -> Result<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| {
+            EngineError::InvalidArchive(format!("{SIGNATURES_FILE}: {what} is not base64"))
+        })
+}
+
+impl Engine {
+    /// The signatures `save` writes for an image.
+    pub(crate) fn archived_signatures(
+        &self,
+        image: &berth_store::ImageRecord,
+    ) -> Result<Vec<ArchivedSignatures>> {
+        let mut out = Vec::new();
+        for name in &image.repo_digests {
+            let Some(digest) = name.digest() else {
+                continue;
+            };
+            let records = self.store.signatures(digest)?;
+            let Some(top) = self.store.signed_manifest(digest)? else {
+                continue;
+            };
+            if records.is_empty() {
+                continue;
+            }
+            let mut chain = vec![b64(&top)];
+            if digest != &image.manifest.as_ref().map_or(*digest, |m| m.0) {
+                let Some((m, _)) = &image.manifest else {
+                    continue;
+                };
+                let bytes = match self.store.signed_manifest(m)? {
+                    Some(b) => b,
+                    None => self.store.read_blob(m, crate::image::MAX_METADATA_BLOB)?,
+                };
+                chain.push(b64(&bytes));
+            }
+            out.push(ArchivedSignatures {
+                image: image.id,
+                name: name.to_string(),
+                chain,
+                signatures: records
+                    .iter()
+                    .map(|r| ArchivedSignature {
+                        payload: b64(&r.payload),
+                        signature: r.signature.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads an archive's signatures file, keeping only what provably belongs to an image of
+    /// the archive: the chain must lead from the signed digest to that image's config. Anything
+    /// else is refused: an archive must not attach another image's signatures to its own.
+    pub(crate) fn check_archived_signatures(
+        &self,
+        raw: &[u8],
+        images: &[Digest],
+    ) -> Result<Vec<ArchivedChecked>> {
+        let bad = |m: String| EngineError::InvalidArchive(format!("{SIGNATURES_FILE}: {m}"));
+        let entries: Vec<ArchivedSignatures> =
+            serde_json::from_slice(raw).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        if entries.len() > MAX_ARCHIVED {
+            return Err(bad(format!("more than {MAX_ARCHIVED} entries")));
+        }
+        let mut out = Vec::new();
+        for e in entries {
+            let name = Reference::parse_normalized_named(&e.name)
+                .map_err(|err| bad(format!("{:?}: {err}", e.name)))?;
+            let Some(digest) = name.digest().copied() else {
+                return Err(bad(format!("{:?} names no digest", e.name)));
+            };
+            if !images.contains(&e.image) {
+                return Err(bad(format!("image {} is not in the archive", e.image)));
+            }
+            if e.chain.is_empty() || e.chain.len() > 2 || e.signatures.len() > MAX_SIGNATURES {
+                return Err(bad(format!("entry {:?} is malformed", e.name)));
+            }
+            let chain: Vec<Vec<u8>> = e
+                .chain
+                .iter()
+                .map(|c| unb64(c, "a manifest"))
+                .collect::<Result<_>>()?;
+            if Digest::of(&chain[0]) != digest {
+                return Err(bad(format!(
+                    "the manifest given for {} has another digest",
+                    e.name
+                )));
+            }
+            let last = chain.last().expect("not empty");
+            if chain.len() == 2 {
+                let index: berth_types::image::Index = serde_json::from_slice(&chain[0])
+                    .map_err(|err| bad(format!("the index of {}: {err}", e.name)))?;
+                let d = Digest::of(last);
+                if !index.manifests.iter().any(|m| m.digest == d) {
+                    return Err(bad(format!("the index of {} does not list {d}", e.name)));
+                }
+            }
+            let m: Manifest = serde_json::from_slice(last)
+                .map_err(|err| bad(format!("the manifest of {}: {err}", e.name)))?;
+            if m.config.digest != e.image {
+                return Err(bad(format!(
+                    "{} is the manifest of {}, not of {}",
+                    e.name, m.config.digest, e.image
+                )));
+            }
+            let signatures = e
+                .signatures
+                .iter()
+                .map(|s| {
+                    Ok(SignatureRecord {
+                        payload: unb64(&s.payload, "a payload")?,
+                        signature: s.signature.clone(),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            out.push(ArchivedChecked {
+                image: e.image,
+                name,
+                chain,
+                signatures,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records checked archive signatures (after their images are committed).
+    pub(crate) fn record_archived_signatures(&self, checked: &[ArchivedChecked]) -> Result<()> {
+        for c in checked {
+            let digest = c.name.digest().copied().expect("checked");
+            for bytes in &c.chain {
+                self.store.put_signed_manifest(bytes)?;
+            }
+            self.store.add_signatures(&digest, &c.signatures)?;
+            self.store.add_repo_digest(&c.image, &c.name)?;
+        }
+        Ok(())
+    }
+}

@@ -86,13 +86,18 @@ CREATE INDEX build_cache_image ON build_cache(image_id);
 ";
 
 /// Version 5: image signatures (cosign's simple signing) kept from pulls and loads, by the
-/// manifest digest they sign.
+/// manifest digest they sign, and the manifests and indexes they sign (the chain from a signed
+/// digest to an image, which `save` writes out again).
 const SCHEMA_V5: &str = "
 CREATE TABLE signatures (
     manifest_digest TEXT NOT NULL,
     payload         BLOB NOT NULL,
     signature       TEXT NOT NULL,
     PRIMARY KEY (manifest_digest, signature)
+);
+CREATE TABLE signed_manifests (
+    digest  TEXT PRIMARY KEY,
+    bytes   BLOB NOT NULL
 );
 ";
 

@@ -48,6 +48,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Keeps a manifest or index that a signature names.
+    pub fn put_signed_manifest(&self, bytes: &[u8]) -> Result<Digest> {
+        let digest = Digest::of(bytes);
+        self.db.with(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO signed_manifests (digest, bytes) VALUES (?1, ?2)",
+                params![digest.to_string(), bytes],
+            )?;
+            Ok(digest)
+        })
+    }
+
+    /// A manifest or index kept by [`Store::put_signed_manifest`].
+    pub fn signed_manifest(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        use rusqlite::OptionalExtension;
+        self.db.with(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT bytes FROM signed_manifests WHERE digest = ?1",
+                    [digest.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
