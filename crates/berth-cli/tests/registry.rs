@@ -110,25 +110,20 @@ impl Drop for RealRegistry {
     }
 }
 
-/// berth with `DOCKER_CONFIG` in the test's directory, so `login` never touches the host's.
+/// berth (with `DOCKER_CONFIG` in the test's directory, as every test's berth has).
 fn berth(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = env
-        .command(args)
-        .env("DOCKER_CONFIG", env.path("docker"))
-        .env_remove("REGISTRY_AUTH_FILE")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(data) = stdin {
-        child.stdin.take().unwrap().write_all(data).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    env.berth_stdin(args, stdin)
+}
+
+/// Runs berth, which must fail with `code` and say `expect` on stderr.
+fn berth_fails(env: &Env, args: &[&str], code: i32, expect: &str) {
+    let out = berth(env, args, None);
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "berth {args:?}: {e}");
+    assert!(
+        e.contains(expect),
+        "berth {args:?}: expected {expect:?} in {e}"
+    );
 }
 
 fn berth_ok(env: &Env, args: &[&str]) -> String {
@@ -821,149 +816,144 @@ fn hostile_registry_answers_are_refused_and_leave_nothing() {
     let img = Arc::new(tiny_image("the real content\n"));
     let other = Arc::new(tiny_image("some other content\n"));
     type Case = (&'static str, Handler, &'static str);
-    let i = img.clone();
-    let o = other.clone();
+    type Answer = Box<dyn Fn(&Req, &TinyImage) -> Resp + Send + Sync>;
     let layer_path = format!("/v2/img/blobs/{}", sha256(&img.layer));
     let config_path = format!("/v2/img/blobs/{}", sha256(&img.config));
-    let (lp1, lp2, cp) = (layer_path.clone(), layer_path.clone(), config_path.clone());
-    let (i1, i2, i3, i4, i5, i6, i7) = (
-        i.clone(),
-        i.clone(),
-        i.clone(),
-        i.clone(),
-        i.clone(),
-        i.clone(),
-        i.clone(),
-    );
+    let manifests = |r: &Req| r.path.contains("/manifests/");
+    // The honest registry, but for the requests `when` picks, which get `answer`.
+    let spoiled = |when: Box<dyn Fn(&Req) -> bool + Send + Sync>, answer: Answer| -> Handler {
+        let img = img.clone();
+        Arc::new(move |r: &Req, _| {
+            if when(r) {
+                answer(r, &img)
+            } else {
+                serve_tiny(&img, r)
+            }
+        })
+    };
+    let path_is = |p: &String| {
+        let p = p.clone();
+        Box::new(move |r: &Req| r.path == p) as Box<dyn Fn(&Req) -> bool + Send + Sync>
+    };
+    let o = other.clone();
     let cases: Vec<Case> = vec![
         (
             "a manifest whose claimed digest does not match",
-            Arc::new(move |r: &Req, _| {
-                let mut resp = serve_tiny(&i1, r);
-                if r.path.contains("/manifests/") {
+            spoiled(
+                Box::new(manifests),
+                Box::new(|r, i| {
+                    let mut resp = serve_tiny(i, r);
                     resp.headers[1].1 = sha256(b"something else");
-                }
-                resp
-            }),
+                    resp
+                }),
+            ),
             "the registry says its digest is",
         ),
         (
             "a manifest by digest that is another manifest",
-            Arc::new(move |r: &Req, _| {
-                if r.path.contains("/manifests/") {
-                    return Resp::ok(OCI_MANIFEST, o.manifest.clone());
-                }
-                serve_tiny(&i2, r)
-            }),
+            spoiled(
+                Box::new(manifests),
+                Box::new(move |_, _| Resp::ok(OCI_MANIFEST, o.manifest.clone())),
+            ),
             "the registry sent content with digest",
         ),
         (
             "a layer blob whose content does not match its digest",
-            Arc::new(move |r: &Req, _| {
-                if r.path == lp1 {
-                    let mut b = i3.layer.clone();
+            spoiled(
+                path_is(&layer_path),
+                Box::new(|_, i| {
+                    let mut b = i.layer.clone();
                     let at = b.len() / 2;
                     b[at] ^= 0xff;
-                    return Resp::ok("application/octet-stream", b);
-                }
-                serve_tiny(&i3, r)
-            }),
+                    Resp::ok("application/octet-stream", b)
+                }),
+            ),
             "digest mismatch",
         ),
         (
             "a config blob whose content does not match its digest",
-            Arc::new(move |r: &Req, _| {
-                if r.path == cp {
-                    let mut b = i4.config.clone();
+            spoiled(
+                path_is(&config_path),
+                Box::new(|_, i| {
+                    let mut b = i.config.clone();
                     b[0] = b' ';
-                    return Resp::ok("application/octet-stream", b);
-                }
-                serve_tiny(&i4, r)
-            }),
+                    Resp::ok("application/octet-stream", b)
+                }),
+            ),
             "the registry sent content with digest",
         ),
         (
             "a manifest over 4 MiB",
-            Arc::new(move |r: &Req, _| {
-                if r.path.contains("/manifests/") {
-                    let mut big = i5.manifest.clone();
+            spoiled(
+                Box::new(manifests),
+                Box::new(|_, i| {
+                    let mut big = i.manifest.clone();
                     big.pop();
                     big.extend(format!(",\"pad\":\"{}\"}}", "x".repeat(5 << 20)).bytes());
-                    return Resp::ok(OCI_MANIFEST, big);
-                }
-                serve_tiny(&i5, r)
-            }),
+                    Resp::ok(OCI_MANIFEST, big)
+                }),
+            ),
             "more than the 4194304 allowed",
         ),
         (
             "a redirect loop",
-            Arc::new(move |r: &Req, _| {
-                if r.path.contains("/manifests/") {
+            spoiled(
+                Box::new(manifests),
+                Box::new(|r, _| {
                     let mut resp = Resp::status(307);
                     resp.headers.push(("Location".into(), r.path.clone()));
-                    return resp;
-                }
-                serve_tiny(&i6, r)
-            }),
+                    resp
+                }),
+            ),
             "too many redirects",
         ),
         (
             "an endless blob",
-            Arc::new(move |r: &Req, _| {
-                if r.path == lp2 {
-                    return Resp {
-                        status: 200,
-                        headers: vec![],
-                        body: Body::Endless(i7.layer.clone()),
-                    };
-                }
-                serve_tiny(&i7, r)
-            }),
+            spoiled(
+                path_is(&layer_path),
+                Box::new(|_, i| Resp {
+                    status: 200,
+                    headers: vec![],
+                    body: Body::Endless(i.layer.clone()),
+                }),
+            ),
             "more than the",
         ),
         (
             "an endless manifest",
-            Arc::new(move |r: &Req, _| {
-                if r.path.contains("/manifests/") {
-                    return Resp {
-                        status: 200,
-                        headers: vec![("Content-Type".into(), OCI_MANIFEST.into())],
-                        body: Body::Endless(b"{\"schemaVersion\":2,\"x\":\"".to_vec()),
-                    };
-                }
-                serve_tiny(&i, r)
-            }),
+            spoiled(
+                Box::new(manifests),
+                Box::new(|_, _| Resp {
+                    status: 200,
+                    headers: vec![("Content-Type".into(), OCI_MANIFEST.into())],
+                    body: Body::Endless(b"{\"schemaVersion\":2,\"x\":\"".to_vec()),
+                }),
+            ),
             "longer than the 4194304 bytes allowed",
         ),
         (
             "a wrong media type",
-            {
-                let i = img.clone();
-                Arc::new(move |r: &Req, _| {
-                    let mut resp = serve_tiny(&i, r);
-                    if r.path.contains("/manifests/") {
-                        resp.headers[0].1 = "text/html".into();
-                    }
+            spoiled(
+                Box::new(manifests),
+                Box::new(|r, i| {
+                    let mut resp = serve_tiny(i, r);
+                    resp.headers[0].1 = "text/html".into();
                     resp
-                })
-            },
+                }),
+            ),
             "not an image manifest",
         ),
         (
             "a layer that is not a layer",
-            {
-                let i = img.clone();
-                Arc::new(move |r: &Req, _| {
-                    let mut resp = serve_tiny(&i, r);
-                    if r.path.contains("/manifests/") {
-                        let m = String::from_utf8(i.manifest.clone())
-                            .unwrap()
-                            .replace("image.layer.v1.tar", "image.config.v1+json");
-                        resp = Resp::ok(OCI_MANIFEST, m.into_bytes());
-                    }
-                    resp
-                })
-            },
+            spoiled(
+                Box::new(manifests),
+                Box::new(|_, i| {
+                    let m = String::from_utf8(i.manifest.clone())
+                        .unwrap()
+                        .replace("image.layer.v1.tar", "image.config.v1+json");
+                    Resp::ok(OCI_MANIFEST, m.into_bytes())
+                }),
+            ),
             "not a layer",
         ),
     ];
@@ -1008,11 +998,7 @@ fn hostile_registry_answers_are_refused_and_leave_nothing() {
             format!("{}:1", mock.name("img"))
         };
         let started = Instant::now();
-        let out = berth(&env, &["pull", &name], None);
-        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
-        let e = stderr(&out);
-        eprintln!("{what}: {}", e.trim());
-        assert!(e.contains(expect), "{what}: expected {expect:?} in {e}");
+        berth_fails(&env, &["pull", &name], 1, expect);
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{what} took too long"
@@ -1245,12 +1231,11 @@ fn unreachable_registry_fails_plainly_and_fast() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     // A name that does not resolve: no hang, a plain error.
-    let out = berth(&env, &["pull", "no-such-host.invalid/x:1"], None);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("cannot reach registry no-such-host.invalid"),
-        "{}",
-        stderr(&out)
+    berth_fails(
+        &env,
+        &["pull", "no-such-host.invalid/x:1"],
+        1,
+        "cannot reach registry no-such-host.invalid",
     );
     store_is_empty_and_clean(&env);
 }
@@ -1266,8 +1251,7 @@ fn python_has_crypto() -> bool {
 
 fn with_password(env: &Env, args: &[&str], password: &str) -> Output {
     let mut cmd = env.command(args);
-    cmd.env("DOCKER_CONFIG", env.path("docker"))
-        .env("COSIGN_PASSWORD", password)
+    cmd.env("COSIGN_PASSWORD", password)
         .current_dir(env.path(""));
     cmd.output().unwrap()
 }
@@ -1494,16 +1478,11 @@ fn signatures_and_trust_policy() {
         "x",
     );
     let other = env.path("other.pub");
-    let out = berth(
+    berth_fails(
         &env,
         &["verify", "--key", other.to_str().unwrap(), &signed],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not made by any trusted key"),
-        "{}",
-        stderr(&out)
+        1,
+        "not made by any trusted key",
     );
 
     let layers = signature_layers(&reg, "team/app", &digest);
@@ -1540,29 +1519,19 @@ fn signatures_and_trust_policy() {
         &other_tag,
         &[(tampered_payload, berth_sig[0].1.clone())],
     );
-    let out = berth(
+    berth_fails(
         &env,
         &["verify", "--key", public.to_str().unwrap(), &other_image],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not made by any trusted key"),
-        "{}",
-        stderr(&out)
+        1,
+        "not made by any trusted key",
     );
     // The genuine signature of v1 put under v2's digest: it signs another digest.
     push_signature_manifest(&env, &other_tag, &berth_sig);
-    let out = berth(
+    berth_fails(
         &env,
         &["verify", "--key", public.to_str().unwrap(), &other_image],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("it signs manifest"),
-        "{}",
-        stderr(&out)
+        1,
+        "it signs manifest",
     );
     // The same image and signature copied to another repository: signed for another repository.
     let elsewhere = format!("{a}/attacker/app:v1");
@@ -1572,30 +1541,20 @@ fn signatures_and_trust_policy() {
         &format!("{a}/attacker/app:{}.sig", digest.replace(':', "-")),
         &berth_sig,
     );
-    let out = berth(
+    berth_fails(
         &env,
         &["verify", "--key", public.to_str().unwrap(), &elsewhere],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("it is for repository"),
-        "{}",
-        stderr(&out)
+        1,
+        "it is for repository",
     );
     // Tag substitution: v1's signed manifest served as :latest does not pass as :latest.
     let latest = format!("{a}/team/app:latest");
     berth_ok(&env, &["push", "-q", "sign-src:1", &latest]);
-    let out = berth(
+    berth_fails(
         &env,
         &["verify", "--key", public.to_str().unwrap(), &latest],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("it is for tag v1, not latest"),
-        "{}",
-        stderr(&out)
+        1,
+        "it is for tag v1, not latest",
     );
 
     // The trust policy: signed-by for team/, reject for attacker/.
@@ -1611,20 +1570,18 @@ fn signatures_and_trust_policy() {
     .unwrap();
     let p = policy.to_str().unwrap();
     let puller = Env::new("reg-trust");
-    let out = berth(&puller, &["--policy", p, "pull", &other_image], None);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
-    let e = stderr(&out);
-    assert!(
-        e.contains(&format!("trust scope \"{a}/team\" (signed-by)")),
-        "{e}"
+    berth_fails(
+        &puller,
+        &["--policy", p, "pull", &other_image],
+        125,
+        &format!("trust scope \"{a}/team\" (signed-by)"),
     );
     store_is_empty_and_clean(&puller);
-    let out = berth(&puller, &["--policy", p, "pull", &elsewhere], None);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr(&out).contains(&format!("trust scope \"{a}/attacker\" (reject)")),
-        "{}",
-        stderr(&out)
+    berth_fails(
+        &puller,
+        &["--policy", p, "pull", &elsewhere],
+        125,
+        &format!("trust scope \"{a}/attacker\" (reject)"),
     );
     let out = berth(&puller, &["--policy", p, "pull", &signed], None);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -409,34 +409,13 @@ impl Engine {
         todo: &[usize],
         progress: Progress<'_>,
     ) -> Result<Vec<Option<Unpacked>>> {
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
         let mut out: Vec<Option<Unpacked>> = (0..layers.len()).map(|_| None).collect();
-        let results: Vec<Vec<(usize, Result<Unpacked>)>> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..PARALLEL_LAYERS.min(todo.len()))
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut done = Vec::new();
-                        while !failed.load(Ordering::Relaxed) {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(&i) = todo.get(k) else { break };
-                            let r = self.download_layer(repo, &layers[i], progress);
-                            if r.is_err() {
-                                failed.store(true, Ordering::Relaxed);
-                            }
-                            done.push((i, r));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_default())
-                .collect()
+        let results = in_parallel(todo, |_, &i| {
+            self.download_layer(repo, &layers[i], progress)
         });
         let mut first_error = None;
-        for (i, r) in results.into_iter().flatten() {
+        for (k, r) in results {
+            let i = todo[k];
             match r {
                 Ok(v) => out[i] = Some(v),
                 Err(e) => {
@@ -603,40 +582,11 @@ impl Engine {
             .map_err(registry_error)?;
         let mut blobs: Vec<&Descriptor> = manifest.layers.iter().collect();
         blobs.push(&manifest.config);
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let errors: Vec<EngineError> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..PARALLEL_LAYERS.min(blobs.len()))
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut errors = Vec::new();
-                        while !failed.load(Ordering::Relaxed) {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(desc) = blobs.get(k) else { break };
-                            let is_config = k == blobs.len() - 1;
-                            if let Err(e) = self.push_blob(
-                                &repo,
-                                desc,
-                                &mount_from,
-                                chunk_size,
-                                !is_config,
-                                progress,
-                            ) {
-                                failed.store(true, Ordering::Relaxed);
-                                errors.push(e);
-                            }
-                        }
-                        errors
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
-                .collect()
-        });
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e);
+        let last = blobs.len() - 1;
+        for (_, r) in in_parallel(&blobs, |k, desc| {
+            self.push_blob(&repo, desc, &mount_from, chunk_size, k != last, progress)
+        }) {
+            r?;
         }
         let digest = repo
             .put_manifest(&tag, &manifest_mt, &manifest_bytes)
@@ -769,6 +719,39 @@ impl Engine {
         };
         repo.manifest(&r).map_err(registry_error)
     }
+}
+
+/// Runs `f` on every item, [`PARALLEL_LAYERS`] at a time; after the first failure no new item
+/// is started. Returns each item's index and result, in no particular order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(usize, &T) -> Result<R> + Sync,
+) -> Vec<(usize, Result<R>)> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..PARALLEL_LAYERS.min(items.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while !failed.load(Ordering::Relaxed) {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(k) else { break };
+                        let r = f(k, item);
+                        if r.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        done.push((k, r));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Bytes handed over from the download thread.

@@ -694,18 +694,7 @@ impl Repository<'_> {
                 .body(Part::body(&file, offset, size - offset))
         })?;
         let resp = check(resp, &what)?;
-        if let Some(c) = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            && c != digest.to_string()
-        {
-            return Err(RegistryError::invalid(
-                what,
-                format!("the registry stored it as {c}"),
-            ));
-        }
-        Ok(())
+        stored_as(&resp, digest, &what)
     }
 
     /// Uploads a small blob from memory unless the repository has it; its digest.
@@ -742,17 +731,7 @@ impl Repository<'_> {
         })?;
         let resp = check(resp, &what)?;
         let digest = Digest::of(bytes);
-        if let Some(c) = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            && c != digest.to_string()
-        {
-            return Err(RegistryError::invalid(
-                what,
-                format!("the registry stored it as {c}, not {digest}"),
-            ));
-        }
+        stored_as(&resp, &digest, &what)?;
         Ok(digest)
     }
 
@@ -768,6 +747,21 @@ impl Repository<'_> {
             }
         })?;
         check(resp, &format!("blob {digest}"))
+    }
+}
+
+/// Checks the digest a registry says it stored an upload as, when it says.
+fn stored_as(resp: &Response, digest: &Digest, what: &str) -> Result<()> {
+    match resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(c) if c != digest.to_string() => Err(RegistryError::invalid(
+            what,
+            format!("the registry stored it as {c}, not {digest}"),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -78,10 +78,13 @@ impl Env {
         }
         child.wait_with_output().unwrap()
     }
-    /// `berth --root ROOT --runroot RUN ARGS`, not yet started.
+    /// `berth --root ROOT --runroot RUN ARGS`, not yet started; registry credentials go to the
+    /// test's own directory, never the host's.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BERTH);
-        cmd.arg("--root")
+        cmd.env("DOCKER_CONFIG", self.path("docker"))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .arg("--root")
             .arg(self.root())
             .arg("--runroot")
             .arg(self.path("run"))
