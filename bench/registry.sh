@@ -125,6 +125,9 @@ run() {
     skopeo-push-gz) cmd=(skopeo --policy "$work/policy.json" copy -q --dest-tls-verify=false
       "oci:$work/layout:minbase" "docker://$dst") ;;
   esac
+  # Each run starts with nothing dirty in the page cache: berth's syncfs must not pay for
+  # writes the run before left behind.
+  sync
   if ! /usr/bin/time -f '%e %M' -o "$s.time" "${cmd[@]}" >"$s.log" 2>&1; then
     echo "bench/registry.sh: $tool failed:" >&2; tail -20 "$s.log" >&2; exit 1
   fi
@@ -137,9 +140,10 @@ run() {
 }
 
 # This machine's root filesystem is ext4 without a journal: there, creating a file skips (and
-# reads) every inode deleted in the last 30 seconds, so files created right after a deletion
-# cost up to a millisecond each. The set-up above deleted temporary files: let that pass.
-sleep 31
+# reads) every inode deleted in the last 60 seconds (6 minutes while its inode table block is
+# dirty), so files created after a large deletion cost up to a millisecond each. Rounds
+# therefore delete nothing, and start once earlier deletions are synced and 60 seconds old.
+sync; sleep 61
 tools=(berth-pull podman-pull berth-push skopeo-push skopeo-push-gz)
 for tool in "${tools[@]}"; do run "$tool" ""; done
 for ((i = 1; i <= ROUNDS; i++)); do

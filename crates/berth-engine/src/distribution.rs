@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use std::io::BufReader;
-use std::io::{Read, Write};
 use std::sync::OnceLock;
-use std::sync::mpsc::{Receiver, sync_channel};
 
 use berth_archive::{ApplyReport, ArchiveError, Compression, apply_layer};
 use berth_registry::{FetchedManifest, Options, Registry, RegistryError, Repository};
@@ -21,6 +19,7 @@ use berth_types::{Digest, Reference, chain_ids};
 
 use crate::image::MAX_METADATA_BLOB;
 use crate::load::host_arch;
+use crate::pipeline::{CHUNK, Drain, pipelined};
 use crate::{Engine, EngineError, Result};
 
 /// Layers moved at the same time.
@@ -751,98 +750,6 @@ fn in_parallel<T: Sync, R: Send>(
             .into_iter()
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
-    })
-}
-
-/// Bytes handed over from the download thread.
-const CHUNK: usize = 256 << 10;
-/// Chunks in flight between the threads (so at most 4 MiB).
-const CHUNKS_IN_FLIGHT: usize = 16;
-
-/// The unpacking side of [`pipelined`].
-struct ChunkReader {
-    rx: Receiver<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.cur.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.cur = c;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// What the reading thread of [`pipelined`] does once the consumer stops early.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Drain {
-    /// Reads on to the end, into the sink (a blob must be whole to be checked).
-    ToEnd,
-    /// Stops (a decompressor's output is not worth producing for nobody).
-    Stop,
-}
-
-/// Reads the source `open` makes to its end on another thread, writing every byte to `sink`
-/// there, while `consume` reads the same bytes on this one. Returns what `consume` returned and
-/// how the reading ended.
-fn pipelined<'a, R: Read, T>(
-    open: impl FnOnce() -> std::io::Result<R> + Send + 'a,
-    sink: &mut (impl Write + Send),
-    drain: Drain,
-    consume: impl FnOnce(&mut ChunkReader) -> T,
-) -> (T, std::io::Result<()>) {
-    let (tx, rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    std::thread::scope(|s| {
-        let producer = s.spawn(move || -> std::io::Result<()> {
-            let mut src = open()?;
-            let mut consumer_gone = false;
-            loop {
-                let mut buf = vec![0u8; CHUNK];
-                let mut filled = 0;
-                while filled < CHUNK {
-                    match src.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                if filled == 0 {
-                    return Ok(());
-                }
-                buf.truncate(filled);
-                sink.write_all(&buf)?;
-                if !consumer_gone && tx.send(buf).is_err() {
-                    if drain == Drain::Stop {
-                        return Ok(());
-                    }
-                    consumer_gone = true;
-                }
-            }
-        });
-        let mut reader = ChunkReader {
-            rx,
-            cur: Vec::new(),
-            pos: 0,
-        };
-        let out = consume(&mut reader);
-        // The receiver goes: the producer stops handing over.
-        drop(reader);
-        let produced = producer
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("a download thread panicked")));
-        (out, produced)
     })
 }
 

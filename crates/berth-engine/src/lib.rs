@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod image;
 mod load;
+mod pipeline;
 mod save;
 mod scan;
 mod seccomp;

@@ -21,6 +21,7 @@ use berth_types::{Digest, Reference, chain_ids};
 
 use crate::change::apply_change;
 use crate::image::MAX_METADATA_BLOB;
+use crate::pipeline::{Drain, pipelined};
 use crate::{Engine, EngineError, Result};
 
 /// Total bytes of small files an archive may make berth hold in memory.
@@ -218,13 +219,16 @@ impl Engine {
         }
         let mut ingest = self.store.ingest()?;
         let staging = self.store.staging_dir()?;
-        let layer = {
-            let mut tee = TeeReader::new(&mut *data, &mut ingest);
-            let applied = apply_layer(&mut tee, staging.path(), &self.limits);
-            // Whatever apply did not read still belongs to the blob.
-            std::io::copy(&mut tee, &mut std::io::sink()).map_err(EngineError::io("read", name))?;
-            Some(applied.map(|report| (report, staging)))
-        };
+        // The blob's write and hash on this thread, the unpacking on another; whatever the
+        // unpacking did not read still goes to the blob.
+        let (applied, read) = pipelined(
+            || Ok(&mut *data),
+            &mut ingest,
+            Drain::ToEnd,
+            |r| apply_layer(r, staging.path(), &self.limits),
+        );
+        read.map_err(EngineError::io("read", name))?;
+        let layer = Some(applied.map(|report| (report, staging)));
         let claimed = name
             .strip_prefix("blobs/sha256/")
             .and_then(|h| Digest::from_hex(h).ok());
