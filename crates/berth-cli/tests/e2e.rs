@@ -838,9 +838,11 @@ fn sboms_validate_with_the_formats_own_tools() {
             String::from_utf8_lossy(&check.stdout)
         );
     }
-    // The scan as SARIF 2.1.0, checked against sarif-pydantic's models of the schema.
+    // The scan as SARIF 2.1.0: valid against the schema, and against sarif-pydantic's models.
     let sarif = env.path("scan.sarif");
-    std::fs::write(&sarif, env.ok(&["scan", "--format", "sarif", "valid:1"])).unwrap();
+    let log = env.ok(&["scan", "--format", "sarif", "valid:1"]);
+    common::assert_valid_sarif(log.as_bytes());
+    std::fs::write(&sarif, log).unwrap();
     let check = Command::new("python3")
         .args([
             "-c",

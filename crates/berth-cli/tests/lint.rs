@@ -1,6 +1,8 @@
 //! `berth lint` as a user runs it: formats, exit codes by threshold, the config file, standard
 //! input and the rule list. Needs no root and no store.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -67,6 +69,7 @@ fn formats_thresholds_config_and_rules() {
 
     // SARIF: one result per finding, located, with the rule described.
     let out = lint(d, &["--format", "sarif"], None);
+    common::assert_valid_sarif(&out.stdout);
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();

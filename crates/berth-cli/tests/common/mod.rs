@@ -237,3 +237,41 @@ pub fn inspect_container(env: &Env, name: &str, template: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// Checks a SARIF log against the SARIF 2.1.0 JSON schema itself (the file `BERTH_SARIF_SCHEMA`
+/// names; scripts/test.sh takes it from npm's `@microsoft/sarif-multitool-linux`, which ships
+/// it) with Python's jsonschema. Outside CI, without the schema, it says so and checks nothing.
+pub fn assert_valid_sarif(log: &[u8]) {
+    let schema = std::env::var("BERTH_SARIF_SCHEMA").unwrap_or_default();
+    if schema.is_empty() || !std::path::Path::new(&schema).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have the SARIF schema (scripts/test.sh sets BERTH_SARIF_SCHEMA)"
+        );
+        eprintln!("BERTH_SARIF_SCHEMA is not set: SARIF not checked against the schema");
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             errors = list(jsonschema.Draft202012Validator(schema).iter_errors(json.load(sys.stdin)))\n\
+             for e in errors[:10]: print(list(e.path), e.message[:300])\n\
+             sys.exit(1 if errors else 0)",
+            &schema,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(log).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "SARIF does not validate against the 2.1.0 schema:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
