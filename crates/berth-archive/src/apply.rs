@@ -53,13 +53,37 @@ pub fn apply_layer(
     root: &Path,
     limits: &Limits,
 ) -> Result<ApplyReport, ArchiveError> {
+    apply(src, root, limits, true)
+}
+
+/// As [`apply_layer`], for an uncompressed layer whose bytes another thread hashes: the
+/// report's `digest` and `diff_id` are zero (the caller fills them in), and `compression` says
+/// whether the stream was compressed after all (which the caller must refuse).
+pub fn apply_layer_unhashed(
+    src: impl Read,
+    root: &Path,
+    limits: &Limits,
+) -> Result<ApplyReport, ArchiveError> {
+    apply(src, root, limits, false)
+}
+
+fn apply(
+    src: impl Read,
+    root: &Path,
+    limits: &Limits,
+    hash: bool,
+) -> Result<ApplyReport, ArchiveError> {
     let root_fd = rustix::fs::open(
         root,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| io_err("", "open layer root", root, e))?;
-    let mut compressed = HashingReader::new(src);
+    let mut compressed = if hash {
+        HashingReader::new(src)
+    } else {
+        HashingReader::counting(src)
+    };
     let mut buffered = BufReader::with_capacity(COPY_BUFFER, &mut compressed);
     let compression =
         Compression::sniff(&mut buffered).map_err(|source| ArchiveError::Read { source })?;

@@ -3,39 +3,57 @@ use std::io::{self, Read, Write};
 
 use berth_types::{Digest, Sha256Writer};
 
-/// A reader that hashes and counts everything read through it.
+/// A reader that hashes and counts everything read through it (or only counts, for a stream
+/// another thread hashes).
 pub struct HashingReader<R> {
     inner: R,
-    hash: Sha256Writer,
+    hash: Option<Sha256Writer>,
+    count: u64,
 }
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         Self {
             inner,
-            hash: Sha256Writer::new(),
+            hash: Some(Sha256Writer::new()),
+            count: 0,
+        }
+    }
+
+    /// Counts without hashing: [`HashingReader::finish`] gives a zero digest.
+    pub fn counting(inner: R) -> Self {
+        Self {
+            inner,
+            hash: None,
+            count: 0,
         }
     }
 
     /// Bytes read so far.
     pub fn len(&self) -> u64 {
-        self.hash.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hash.is_empty()
+        self.count == 0
     }
 
-    /// The digest and length of everything read.
+    /// The digest (zero when only counting) and length of everything read.
     pub fn finish(self) -> (Digest, u64) {
-        self.hash.finish()
+        match self.hash {
+            Some(h) => h.finish(),
+            None => (Digest::from_bytes([0; 32]), self.count),
+        }
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
+        if let Some(h) = self.hash.as_mut() {
+            h.update(&buf[..n]);
+        }
+        self.count += n as u64;
         Ok(n)
     }
 }
