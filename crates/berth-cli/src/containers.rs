@@ -267,7 +267,7 @@ fn exit_with(code: i32) -> CmdResult {
 
 pub fn create(engine: &Engine, a: &CreateArgs, cli: &crate::Cli) -> CmdResult {
     let options = run_options(a).map_err(|e| Failure::with_code(EXIT_ENGINE, e))?;
-    admit(engine, cli, &options)?;
+    admit(engine, cli, &options, None)?;
     let c = engine.create_container(options).map_err(run_failure)?;
     println!("{}", c.id);
     Ok(())
@@ -281,7 +281,7 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
         quiet: false,
     };
     let auto_remove = options.auto_remove;
-    admit(engine, cli, &options)?;
+    admit(engine, cli, &options, None)?;
     let c = engine.create_container(options).map_err(run_failure)?;
     tracing::debug!(id = %c.id, "created");
     if a.detach {
@@ -302,10 +302,15 @@ pub fn run(engine: &Engine, a: &RunArgs, cli: &crate::Cli) -> CmdResult {
 
 /// The admission policy's check before a container is created or started: warnings go to
 /// standard error, a denial fails the command with status 125.
-pub(crate) fn admit(engine: &Engine, cli: &crate::Cli, options: &RunOptions) -> CmdResult {
+pub(crate) fn admit(
+    engine: &Engine,
+    cli: &crate::Cli,
+    options: &RunOptions,
+    pinned: Option<&berth_types::Digest>,
+) -> CmdResult {
     let policy = crate::policy(cli)?;
     let warnings = engine
-        .admit(options, &policy)
+        .admit_image(options, &policy, pinned)
         .map_err(|e| Failure::with_code(EXIT_ENGINE, e.into()))?;
     for w in warnings {
         eprintln!("WARNING: policy rule {:?}: {}", w.rule, w.finding);
@@ -320,7 +325,7 @@ pub fn start(engine: &Engine, a: &StartArgs, cli: &crate::Cli) -> CmdResult {
         options
             .policy_overrides
             .extend(a.policy_override.iter().cloned());
-        admit(engine, cli, &options)?;
+        admit(engine, cli, &options, Some(&c.image_id))?;
         engine
             .add_policy_overrides(&c.id, &a.policy_override)
             .map_err(run_failure)?;

@@ -532,11 +532,16 @@ pub fn key_generate(a: &KeyGenerateArgs) -> CmdResult {
     let pass = passphrase(true)?;
     let key = berth_scan::sign::PrivateKey::generate();
     let pem = key.encrypt(pass.as_bytes()).map_err(user_err)?;
+    // A file replaced with --force is removed first (a symlink too, not what it points at),
+    // so the new one is created with its mode: the private key is never readable by others.
     let write = |path: &PathBuf, data: &str, mode: u32| -> Result<(), Failure> {
+        if a.force && std::fs::symlink_metadata(path).is_ok() {
+            std::fs::remove_file(path)
+                .map_err(|e| user_err(anyhow!("remove {}: {e}", path.display())))?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
             .open(path)
             .map_err(|e| user_err(anyhow!("write {}: {e}", path.display())))?;
@@ -634,7 +639,7 @@ pub fn trust(engine: &Engine, a: &TrustArgs, policy: &berth_scan::policy::Policy
             }
         }
     }
-    match engine.check_trust_local(&a.image, policy) {
+    match engine.check_trust_local(&a.image, policy, None) {
         Ok(Some(verified)) => {
             for v in verified {
                 println!(

@@ -434,7 +434,10 @@ fn multi_arch_index_picks_the_platform() {
 /// A proxy in front of a registry that cuts the first `cuts` blob downloads part way.
 struct CuttingProxy {
     addr: SocketAddr,
+    /// Answers cut short.
     cut: Arc<AtomicUsize>,
+    /// Requests that asked for a range (resumptions).
+    ranges: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -443,21 +446,27 @@ impl CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicUsize::new(0));
+        let ranges = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (cut.clone(), stop.clone());
+        let (c, r, s) = (cut.clone(), ranges.clone(), stop.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(client) = conn else { continue };
-                let (upstream, c) = (upstream.clone(), c.clone());
+                let (upstream, c, r) = (upstream.clone(), c.clone(), r.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &c, cuts, after);
+                    let _ = proxy_one(client, &upstream, &c, &r, cuts, after);
                 });
             }
         });
-        Self { addr, cut, stop }
+        Self {
+            addr,
+            cut,
+            ranges,
+            stop,
+        }
     }
 }
 
@@ -493,6 +502,7 @@ fn proxy_one(
     client: TcpStream,
     upstream: &str,
     cut: &AtomicUsize,
+    ranges: &AtomicUsize,
     cuts: usize,
     after: usize,
 ) -> std::io::Result<()> {
@@ -511,12 +521,13 @@ fn proxy_one(
     out.push_str("Connection: close\r\n\r\n");
     up.write_all(out.as_bytes())?;
     let is_blob = head[0].starts_with("GET ") && head[0].contains("/blobs/sha256:");
-    let mut budget = if is_blob && cut.load(Ordering::SeqCst) < cuts {
-        cut.fetch_add(1, Ordering::SeqCst);
-        Some(after)
-    } else {
-        None
-    };
+    if head
+        .iter()
+        .any(|l| l.to_ascii_lowercase().starts_with("range: bytes="))
+    {
+        ranges.fetch_add(1, Ordering::SeqCst);
+    }
+    let mut budget = (is_blob && cut.load(Ordering::SeqCst) < cuts).then_some(after);
     let mut client = client;
     let mut buf = [0u8; 16 << 10];
     loop {
@@ -526,7 +537,9 @@ fn proxy_one(
         }
         match &mut budget {
             Some(b) if n >= *b => {
+                // Counted only when the answer really is cut short.
                 client.write_all(&buf[..*b])?;
+                cut.fetch_add(1, Ordering::SeqCst);
                 break;
             }
             Some(b) => {
@@ -575,7 +588,16 @@ fn an_interrupted_pull_resumes() {
     let name = format!("127.0.0.1:{}/noise:1", proxy.addr.port());
     let out = berth_ok(&puller, &["pull", &name]);
     assert!(out.contains("Pull complete"), "{out}");
-    assert_eq!(proxy.cut.load(Ordering::SeqCst), 2, "the proxy cut nothing");
+    // Two answers were cut short, and each was resumed with a range request.
+    assert_eq!(
+        proxy.cut.load(Ordering::SeqCst),
+        2,
+        "the proxy did not cut twice"
+    );
+    assert!(
+        proxy.ranges.load(Ordering::SeqCst) >= 2,
+        "no resumption asked for a range"
+    );
     assert_eq!(common::inspect(&puller, &name, "{{.Id}}"), id);
     // The same ID means the same DiffIDs, which berth checked against the bytes it unpacked.
     let exported = puller.path("noise.out");
@@ -1058,8 +1080,12 @@ fn bearer_token_flow() {
         stderr(&denied)
     );
     store_is_empty_and_clean(&env);
-    let wrong = berth(&env, &["pull", "--creds", "user:wrong", &name], None);
-    assert_eq!(wrong.status.code(), Some(1));
+    berth_fails(
+        &env,
+        &["pull", "--creds", "user:wrong", &name],
+        1,
+        "unauthorized",
+    );
     berth_ok(&env, &["pull", "-q", "--creds", "user:secret", &name]);
     assert_eq!(common::inspect(&env, &name, "{{.Id}}"), sha256(&img.config));
     let log = mock.log.lock().unwrap().clone();
@@ -1170,6 +1196,15 @@ fn tls_and_basic_auth() {
         Some(b"wrong\n"),
     );
     assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("unauthorized"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert!(
+        !env.path("docker/config.json").exists(),
+        "a failed login stored credentials"
+    );
     let login = berth(
         &env,
         &[
@@ -1598,6 +1633,30 @@ fn signatures_and_trust_policy() {
         "{}",
         stderr(&out)
     );
+    // An unsigned image from a repository no scope covers, for the digest check below.
+    berth_ok(
+        &env,
+        &[
+            "push",
+            "-q",
+            "sign-changed:1",
+            &format!("{a}/other/plain:1"),
+        ],
+    );
+    berth_ok(
+        &puller,
+        &["--policy", p, "pull", "-q", &format!("{a}/other/plain:1")],
+    );
+    let unsigned_digest = {
+        let d = skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{a}/other/plain:1"),
+        ]);
+        d.trim().to_owned()
+    };
     // run checks the signatures kept with the image, offline.
     drop(reg);
     let run = berth(
@@ -1637,6 +1696,35 @@ fn signatures_and_trust_policy() {
         ],
     );
     assert!(shown.contains("Status: refused"), "{shown}");
+
+    // Named by digest, an image is judged by the repository of that name: an unsigned image
+    // pulled from elsewhere cannot be run as team/app@its-digest.
+    berth_fails(
+        &puller,
+        &[
+            "--policy",
+            p,
+            "run",
+            "--rm",
+            &format!("{a}/team/app@{unsigned_digest}"),
+            "true",
+        ],
+        125,
+        "(signed-by)",
+    );
+    // start judges the container's own image: a tag moved to a signed image since create does
+    // not let the old one start.
+    let moving = format!("{a}/team/moving:1");
+    puller.ok(&["tag", &format!("{a}/other/plain:1"), &moving]);
+    let created = puller.ok(&["create", &moving, "true"]);
+    puller.ok(&["tag", &signed, &moving]);
+    berth_fails(
+        &puller,
+        &["--policy", p, "start", created.trim()],
+        125,
+        "not the container's image",
+    );
+    puller.ok(&["rm", created.trim()]);
 
     // Signatures travel with save and load: the loaded image runs under the policy.
     let archive = puller.path("signed.tar");

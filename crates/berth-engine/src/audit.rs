@@ -10,6 +10,8 @@ use berth_scan::audit::{
 use berth_store::ImageRecord;
 
 use crate::container::UserMount;
+use berth_types::Digest;
+
 use crate::{Engine, EngineError, Result};
 
 impl Engine {
@@ -138,6 +140,16 @@ impl Engine {
         o: &crate::RunOptions,
         policy: &berth_scan::policy::Policy,
     ) -> Result<Vec<berth_scan::policy::Decision>> {
+        self.admit_image(o, policy, None)
+    }
+
+    /// [`Engine::admit`] for a container made from image `pinned` (`start`).
+    pub fn admit_image(
+        &self,
+        o: &crate::RunOptions,
+        policy: &berth_scan::policy::Policy,
+        pinned: Option<&Digest>,
+    ) -> Result<Vec<berth_scan::policy::Decision>> {
         use berth_scan::policy::{Facts, Vuln};
         let mut overrides: Vec<(&str, &str)> = Vec::new();
         for ov in &o.policy_overrides {
@@ -154,7 +166,7 @@ impl Engine {
             }
             overrides.push((rule, reason));
         }
-        self.check_trust_local(&o.image, policy)?;
+        self.check_trust_local(&o.image, policy, pinned)?;
         let needs = policy.needs();
         if policy.rules.is_empty() {
             return Ok(Vec::new());

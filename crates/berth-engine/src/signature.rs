@@ -165,18 +165,33 @@ impl Engine {
     }
 
     /// The check `run`, `create` and `start` make: the image as named, against the signatures
-    /// kept with it.
+    /// kept with it. `pinned` is the image a container was created from: `start` judges that
+    /// image, and refuses if the name now stands for another.
     pub fn check_trust_local(
         &self,
         name: &str,
         policy: &berth_scan::policy::Policy,
+        pinned: Option<&Digest>,
     ) -> Result<Option<Vec<Verified>>> {
         if policy.trust.is_empty() {
             return Ok(None);
         }
-        let (image, named) = self.resolve_with_ref(name)?;
-        // An image named by ID is judged by its first tag's repository.
-        let Some(reference) = named.or_else(|| image.tags.first().cloned()) else {
+        let (image, _) = self.resolve_with_ref(name)?;
+        if let Some(p) = pinned
+            && *p != image.id
+        {
+            return Err(EngineError::PolicyDenied(format!(
+                "{name} now names image {}, not the container's image {}: the trust policy cannot vouch for it",
+                image.id.short(),
+                p.short()
+            )));
+        }
+        // The name as given decides the scope and what a signature must bind (a digest name
+        // included); only an image named by ID is judged by its first tag's repository.
+        let reference = Reference::parse_normalized(name)
+            .ok()
+            .or_else(|| image.tags.first().cloned());
+        let Some(reference) = reference else {
             // Untagged and unnamed: only a catch-all scope can apply.
             let any = Reference::parse_normalized_named("localhost/untagged")?;
             return match self.trust_decision(&any, policy)? {
@@ -200,14 +215,26 @@ impl Engine {
                 rule_name(&scope)
             ))),
             TrustDecision::SignedBy(scope, keys) => {
-                // The digests this image was pulled or pushed by, in this repository.
-                let digests: Vec<Digest> = image
+                // The digests known to be this image's (its manifest, and the manifests or
+                // indexes it was pulled, pushed or loaded by, each checked to lead to it).
+                let known: Vec<Digest> = image
                     .repo_digests
                     .iter()
-                    .filter(|r| r.name() == reference.name())
                     .filter_map(|r| r.digest().copied())
                     .chain(image.manifest.as_ref().map(|m| m.0))
                     .collect();
+                let digests: Vec<Digest> = match reference.digest() {
+                    // Named by digest: that digest, if it is this image's.
+                    Some(d) => known.iter().filter(|k| *k == d).copied().collect(),
+                    // Named by tag: the digests recorded for this repository, and the manifest.
+                    None => image
+                        .repo_digests
+                        .iter()
+                        .filter(|r| r.name() == reference.name())
+                        .filter_map(|r| r.digest().copied())
+                        .chain(image.manifest.as_ref().map(|m| m.0))
+                        .collect(),
+                };
                 let mut reasons = Vec::new();
                 if digests.is_empty() {
                     reasons.push("berth has no manifest digest of it from that repository (pull it, or load it with its signatures)".to_owned());

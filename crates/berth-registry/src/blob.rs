@@ -98,13 +98,16 @@ impl<'r> BlobReader<'r> {
                 .and_then(|v| v.strip_prefix("bytes "))
                 .and_then(|v| v.split('-').next())
                 .and_then(|v| v.trim().parse::<u64>().ok());
-            if start.is_some_and(|s| s != self.offset) {
+            if start != Some(self.offset) {
                 return Err(RegistryError::invalid(
                     self.what(),
                     format!(
-                        "asked to resume at byte {}, the registry answered from byte {}",
+                        "asked to resume at byte {}, the registry answered with Content-Range {:?}",
                         self.offset,
-                        start.unwrap_or(0)
+                        resp.headers()
+                            .get("content-range")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
                     ),
                 ));
             }

@@ -172,7 +172,7 @@ impl Registry {
         let https = format!("https://{host}");
         let (base, ping) = match http.get(format!("{https}/v2/")).send() {
             Ok(r) => (https, r),
-            Err(e) if insecure || is_loopback(domain) => {
+            Err(e) if insecure || (options.tls_verify.is_none() && is_loopback(domain)) => {
                 // Plain HTTP only when a registry answers on it: a TLS-only server answers an
                 // HTTP request with 400, and then the TLS error is the one to report.
                 let plain = format!("http://{host}");
@@ -453,12 +453,21 @@ pub struct Upload {
 }
 
 /// One repository of a registry, with the access it was opened for.
-#[derive(Debug)]
 pub struct Repository<'r> {
     registry: &'r Registry,
     path: String,
     scopes: Vec<String>,
     authorization: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Repository<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("registry", &self.registry.endpoint)
+            .field("path", &self.path)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Repository<'_> {
@@ -488,6 +497,15 @@ impl Repository<'_> {
         Ok(())
     }
 
+    /// Whether `url` is on the registry's own scheme, host and port.
+    fn is_own(&self, url: &reqwest::Url) -> bool {
+        reqwest::Url::parse(&self.registry.endpoint.base).is_ok_and(|base| {
+            base.scheme() == url.scheme()
+                && base.host_str() == url.host_str()
+                && base.port_or_known_default() == url.port_or_known_default()
+        })
+    }
+
     pub(crate) fn url(&self, tail: &str) -> String {
         format!("{}/v2/{}/{tail}", self.registry.endpoint.base, self.path)
     }
@@ -496,16 +514,23 @@ impl Repository<'_> {
     /// refused (expired) is renewed once and the request sent again.
     pub(crate) fn send(&self, build: impl Fn(&Client) -> RequestBuilder) -> Result<Response> {
         for attempt in 0..2 {
-            let mut req = build(&self.registry.http);
-            if let Some(h) = self
-                .authorization
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
+            let (client, req) = build(&self.registry.http).build_split();
+            let mut req = req.map_err(|e| self.registry.unreachable(&e))?;
+            // Credentials go to the registry itself only, never to another host an upload
+            // Location names.
+            if self.is_own(req.url())
+                && let Some(h) = self
+                    .authorization
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                && let Ok(value) = reqwest::header::HeaderValue::from_str(&h)
             {
-                req = req.header(AUTHORIZATION, h);
+                req.headers_mut().insert(AUTHORIZATION, value);
             }
-            let resp = req.send().map_err(|e| self.registry.unreachable(&e))?;
+            let resp = reqwest::blocking::RequestBuilder::from_parts(client, req)
+                .send()
+                .map_err(|e| self.registry.unreachable(&e))?;
             if resp.status() == StatusCode::UNAUTHORIZED
                 && attempt == 0
                 && matches!(self.registry.challenge, Some(Challenge::Bearer { .. }))
@@ -677,6 +702,7 @@ impl Repository<'_> {
                 let start = offset;
                 let resp = self.send(|c| {
                     c.patch(&location)
+                        .timeout(upload_timeout(n))
                         .header(CONTENT_TYPE, "application/octet-stream")
                         .header("Content-Range", format!("{start}-{}", start + n - 1))
                         .body(Part::body(&file, start, n))
@@ -690,6 +716,7 @@ impl Repository<'_> {
         let url = format!("{location}{sep}digest={digest}");
         let resp = self.send(|c| {
             c.put(&url)
+                .timeout(upload_timeout(size - offset))
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .body(Part::body(&file, offset, size - offset))
         })?;
@@ -748,6 +775,12 @@ impl Repository<'_> {
         })?;
         check(resp, &format!("blob {digest}"))
     }
+}
+
+/// How long an upload of `len` bytes may take: the usual 30 s, plus a second per 256 KiB (so a
+/// 64 MiB chunk gets about 5 minutes, a 2 Mbit/s uplink's pace).
+fn upload_timeout(len: u64) -> Duration {
+    Duration::from_secs(30 + len / (256 << 10))
 }
 
 /// Checks the digest a registry says it stored an upload as, when it says.
@@ -861,6 +894,9 @@ fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, Strin
             "the registry sent Content-Type {mt:?} for a document whose mediaType is {d:?}"
         ));
     }
+    if probe.manifests.is_some() && probe.config.is_some() {
+        return Err("the document has the fields of both a manifest and an index".into());
+    }
     let is_index = media_type::is_index(&mt);
     if is_index && probe.manifests.is_none() || !is_index && probe.config.is_none() {
         return Err(format!("the document does not have the fields of a {mt}"));
@@ -921,6 +957,11 @@ mod tests {
             ("", b"<html>", "not a JSON manifest"),
             ("", br#"{"schemaVersion":3,"config":{}}"#, "not 2"),
             ("", br#"{"schemaVersion":2}"#, "neither"),
+            (
+                "",
+                br#"{"schemaVersion":2,"manifests":[],"config":{},"layers":[]}"#,
+                "both a manifest and an index",
+            ),
             (
                 "",
                 br#"{"schemaVersion":2,"mediaType":"application/vnd.cncf.helm.chart","config":{}}"#,

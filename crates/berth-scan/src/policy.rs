@@ -114,8 +114,8 @@ pub struct Decision {
 impl Policy {
     /// Parses a policy file, checking every rule names a condition and a known severity.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let policy: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
-        crate::trust::check_scopes(&policy.trust)?;
+        let mut policy: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+        crate::trust::check_scopes(&mut policy.trust)?;
         for (i, r) in policy.rules.iter().enumerate() {
             if r.name.is_empty() {
                 return Err(format!("rule {}: a rule needs a name", i + 1));

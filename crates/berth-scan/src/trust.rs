@@ -52,12 +52,60 @@ pub struct TrustScope {
     pub keys: Vec<std::path::PathBuf>,
 }
 
-/// Checks a policy's trust scopes when it is read.
-pub(crate) fn check_scopes(scopes: &[TrustScope]) -> Result<(), String> {
-    for (i, s) in scopes.iter().enumerate() {
-        if s.scope.is_empty() {
-            return Err(format!("trust scope {}: empty scope", i + 1));
+/// A scope in the form image names are compared in: `*`, a registry (`localhost:5000`,
+/// `docker.io`), or a repository or namespace as Docker normalises it (`busybox` is
+/// `docker.io/library/busybox`). Tags, digests, schemes and wildcards are refused: a scope that
+/// could never match would let images through unchecked.
+fn normalize_scope(scope: &str) -> Result<String, String> {
+    let s = scope.trim_end_matches('/');
+    if s == "*" {
+        return Ok(s.into());
+    }
+    if s.is_empty() || s.contains("://") || s.contains('*') || s.contains('@') {
+        return Err(format!(
+            "trust scope {scope:?}: not a registry or repository name"
+        ));
+    }
+    if !s.contains('/') && (s.contains('.') || s.contains(':') || s == "localhost") {
+        let domain = s.to_ascii_lowercase();
+        return Ok(match domain.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+            _ => domain,
+        });
+    }
+    let r =
+        Reference::parse_normalized_named(s).map_err(|e| format!("trust scope {scope:?}: {e}"))?;
+    if r.tag().is_some() || r.digest().is_some() {
+        return Err(format!(
+            "trust scope {scope:?}: a scope names a repository, not a tag or digest"
+        ));
+    }
+    Ok(format!("{}/{}", r.domain().to_ascii_lowercase(), r.path()))
+}
+
+/// A repository name as scopes are compared with it.
+fn comparable(repository: &str) -> String {
+    match repository.split_once('/') {
+        Some((domain, path)) => format!("{}/{path}", domain.to_ascii_lowercase()),
+        None => repository.to_ascii_lowercase(),
+    }
+}
+
+/// Checks a policy's trust scopes when it is read, and normalises them.
+pub(crate) fn check_scopes(scopes: &mut [TrustScope]) -> Result<(), String> {
+    for s in scopes.iter_mut() {
+        s.scope = normalize_scope(&s.scope)?;
+        for k in &s.keys {
+            if !k.is_absolute() {
+                return Err(format!(
+                    "trust scope {:?}: key {} must be an absolute path",
+                    s.scope,
+                    k.display()
+                ));
+            }
         }
+    }
+    for (i, s) in scopes.iter().enumerate() {
         if scopes[..i].iter().any(|o| o.scope == s.scope) {
             return Err(format!("trust scope {:?} is defined twice", s.scope));
         }
@@ -88,9 +136,10 @@ fn contains(scope: &str, name: &str) -> bool {
 
 /// The scope that applies to a repository (`host/path`): the longest that contains it.
 pub fn scope_for<'a>(scopes: &'a [TrustScope], repository: &str) -> Option<&'a TrustScope> {
+    let repository = comparable(repository);
     scopes
         .iter()
-        .filter(|s| contains(&s.scope, repository))
+        .filter(|s| contains(&s.scope, &repository))
         .max_by_key(|s| if s.scope == "*" { 0 } else { s.scope.len() + 1 })
 }
 
@@ -238,14 +287,58 @@ mod tests {
     #[test]
     fn scopes_are_checked() {
         let mut s = scope("x", TrustType::SignedBy);
-        assert!(check_scopes(std::slice::from_ref(&s)).is_err());
+        assert!(check_scopes(&mut [s.clone()]).is_err());
         s.keys.push("/k.pub".into());
-        assert!(check_scopes(std::slice::from_ref(&s)).is_ok());
-        assert!(check_scopes(&[s.clone(), s.clone()]).is_err());
+        assert!(check_scopes(&mut [s.clone()]).is_ok());
+        assert!(check_scopes(&mut [s.clone(), s.clone()]).is_err());
+        let mut relative = s.clone();
+        relative.keys = vec!["k.pub".into()];
+        assert!(check_scopes(&mut [relative]).is_err());
         let mut a = scope("y", TrustType::Accept);
         a.keys.push("/k.pub".into());
-        assert!(check_scopes(&[a]).is_err());
-        assert!(check_scopes(&[scope("", TrustType::Accept)]).is_err());
+        assert!(check_scopes(&mut [a]).is_err());
+        assert!(check_scopes(&mut [scope("", TrustType::Accept)]).is_err());
+        for bad in [
+            "registry.example.com/*",
+            "localhost:5000/app:v1",
+            "https://x.io/a",
+            "x.io/a@sha256:00",
+        ] {
+            assert!(
+                check_scopes(&mut [scope(bad, TrustType::Reject)]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_are_normalised_as_image_names_are() {
+        let mut scopes = vec![
+            scope("busybox", TrustType::Reject),
+            scope("Registry.Example.com/team/", TrustType::Accept),
+            scope("index.docker.io", TrustType::Accept),
+            scope("localhost:5000", TrustType::Reject),
+        ];
+        check_scopes(&mut scopes).unwrap();
+        let names: Vec<&str> = scopes.iter().map(|s| s.scope.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "docker.io/library/busybox",
+                "registry.example.com/team",
+                "docker.io",
+                "localhost:5000"
+            ]
+        );
+        let kind = |r: &str| scope_for(&scopes, r).map(|s| s.kind);
+        assert_eq!(kind("docker.io/library/busybox"), Some(TrustType::Reject));
+        assert_eq!(kind("docker.io/library/alpine"), Some(TrustType::Accept));
+        assert_eq!(
+            kind("REGISTRY.example.com/team/app"),
+            Some(TrustType::Accept)
+        );
+        assert_eq!(kind("localhost:5000/x"), Some(TrustType::Reject));
+        assert_eq!(kind("localhost:50001/x"), None);
     }
 
     #[test]
