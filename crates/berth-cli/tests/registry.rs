@@ -966,6 +966,20 @@ fn hostile_registry_answers_are_refused_and_leave_nothing() {
             "not an image manifest",
         ),
         (
+            "a manifest with more layers than berth takes",
+            spoiled(
+                Box::new(manifests),
+                Box::new(|_, i| {
+                    let m: serde_json::Value = serde_json::from_slice(&i.manifest).unwrap();
+                    let mut m = m;
+                    let layer = m["layers"][0].clone();
+                    m["layers"] = serde_json::Value::Array(vec![layer; 300]);
+                    Resp::ok(OCI_MANIFEST, serde_json::to_vec(&m).unwrap())
+                }),
+            ),
+            "has 300 layers, more than the 256",
+        ),
+        (
             "a layer that is not a layer",
             spoiled(
                 Box::new(manifests),
@@ -1027,6 +1041,19 @@ fn hostile_registry_answers_are_refused_and_leave_nothing() {
         );
         store_is_empty_and_clean(&env);
     }
+    // A registry that fails a blob once with 503 is tried again.
+    let env = Env::new("reg-503");
+    let failed_once = Arc::new(AtomicBool::new(false));
+    let (i, f) = (img.clone(), failed_once.clone());
+    let lp = layer_path.clone();
+    let mock = Mock::start(Arc::new(move |r: &Req, _| {
+        if r.path == lp && !f.swap(true, Ordering::SeqCst) {
+            return Resp::status(503);
+        }
+        serve_tiny(&i, r)
+    }));
+    berth_ok(&env, &["pull", "-q", &format!("{}:1", mock.name("img"))]);
+    assert!(failed_once.load(Ordering::SeqCst));
     // And the honest registry's image pulls.
     let env = Env::new("reg-honest");
     let i = img.clone();

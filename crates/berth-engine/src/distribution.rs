@@ -26,6 +26,8 @@ use crate::{Engine, EngineError, Result};
 const PARALLEL_LAYERS: usize = 3;
 /// Blobs larger than this are pushed in chunks of this size.
 const DEFAULT_CHUNK: u64 = 64 << 20;
+/// The most layers an image may have (overlayfs mounts far fewer; Docker allows 127).
+const MAX_LAYERS: usize = 256;
 /// Deepest nesting of indexes followed.
 const MAX_INDEX_DEPTH: usize = 4;
 
@@ -211,9 +213,13 @@ impl Engine {
                         .manifests
                         .iter()
                         .filter_map(|m| m.platform.as_ref())
-                        .map(|p| match &p.variant {
-                            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                            None => format!("{}/{}", p.os, p.architecture),
+                        .take(32)
+                        .map(|p| {
+                            let s = match &p.variant {
+                                Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                                None => format!("{}/{}", p.os, p.architecture),
+                            };
+                            s.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
                         })
                         .collect();
                     EngineError::InvalidManifest(format!(
@@ -266,6 +272,13 @@ impl Engine {
                 "{} is not a container image: its config has media type {:?}",
                 reference.familiar(),
                 manifest.config.media_type
+            )));
+        }
+        if manifest.layers.len() > MAX_LAYERS {
+            return Err(EngineError::InvalidManifest(format!(
+                "{} has {} layers, more than the {MAX_LAYERS} berth takes",
+                reference.familiar(),
+                manifest.layers.len()
             )));
         }
         for l in &manifest.layers {

@@ -161,7 +161,15 @@ impl Read for BlobReader<'_> {
                 }
                 match self.open() {
                     Ok(r) => self.resp = Some(r),
+                    // A cut connection, and a busy or failing server (408, 429, 5xx), are
+                    // tried again from where the download stopped.
                     Err(e @ RegistryError::Unreachable { .. }) => {
+                        self.resume(e.to_string())?;
+                        continue;
+                    }
+                    Err(e @ RegistryError::Status { status, .. })
+                        if status == 408 || status == 429 || status >= 500 =>
+                    {
                         self.resume(e.to_string())?;
                         continue;
                     }

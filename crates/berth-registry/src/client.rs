@@ -388,33 +388,31 @@ fn error_message(resp: Response) -> String {
         return e
             .errors
             .iter()
+            .take(5)
             .map(|e| {
-                let code = e
-                    .code
-                    .as_deref()
-                    .unwrap_or("error")
+                let code = printable(e.code.as_deref().unwrap_or("error"), 64)
                     .to_ascii_lowercase()
                     .replace('_', " ");
                 match &e.message {
-                    Some(m) if !m.is_empty() => format!("{code}: {m}"),
+                    Some(m) if !m.is_empty() => format!("{code}: {}", printable(m, 300)),
                     _ => code,
                 }
             })
             .collect::<Vec<_>>()
             .join("; ");
     }
-    let text = String::from_utf8_lossy(&body);
-    let text: String = text
-        .trim()
-        .chars()
-        .take(200)
-        .filter(|c| !c.is_control())
-        .collect();
+    let text = printable(String::from_utf8_lossy(&body).trim(), 200);
     if text.is_empty() {
         status.to_string()
     } else {
         format!("{status}: {text}")
     }
+}
+
+/// Registry text as berth prints it: no control characters (no terminal escapes), at most
+/// `max` characters.
+pub(crate) fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// Turns an error status into an error naming `what`.
@@ -957,6 +955,11 @@ mod tests {
             ("", b"<html>", "not a JSON manifest"),
             ("", br#"{"schemaVersion":3,"config":{}}"#, "not 2"),
             ("", br#"{"schemaVersion":2}"#, "neither"),
+            (
+                "",
+                b"{\"schemaVersion\":2,\"mediaType\":\"\\u001b[31mred\",\"config\":{}}",
+                "not an image manifest",
+            ),
             (
                 "",
                 br#"{"schemaVersion":2,"manifests":[],"config":{},"layers":[]}"#,
