@@ -28,6 +28,8 @@ const MANIFEST_TYPES: [&str; 4] = [
     media_type::DOCKER_MANIFEST_LIST,
     media_type::DOCKER_MANIFEST,
 ];
+/// The longest a manifest, token or error answer may take to arrive whole.
+const SMALL_ANSWER_DEADLINE: Duration = Duration::from_secs(60);
 /// The largest token-endpoint answer or error body read.
 const MAX_SMALL_ANSWER: u64 = 1 << 20;
 
@@ -353,13 +355,31 @@ pub(crate) fn read_limited(resp: Response, limit: u64, what: &str) -> Result<Vec
             format!("the answer is {len} bytes, more than the {limit} allowed"),
         ));
     }
+    // A whole answer within a minute (each read may wait the client's timeout besides): a
+    // registry that drips bytes cannot hold berth for long.
+    let deadline = std::time::Instant::now() + SMALL_ANSWER_DEADLINE;
     let mut buf = Vec::new();
-    resp.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| RegistryError::Transfer {
+    let mut chunk = [0u8; 64 << 10];
+    let mut resp = resp.take(limit + 1);
+    loop {
+        let n = resp.read(&mut chunk).map_err(|e| RegistryError::Transfer {
             what: what.into(),
             message: error_chain(&e),
         })?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if std::time::Instant::now() > deadline {
+            return Err(RegistryError::Transfer {
+                what: what.into(),
+                message: format!(
+                    "the answer took longer than {} s",
+                    SMALL_ANSWER_DEADLINE.as_secs()
+                ),
+            });
+        }
+    }
     if buf.len() as u64 > limit {
         return Err(RegistryError::invalid(
             what,

@@ -67,6 +67,20 @@ impl Store {
                 freed += sizes.iter().map(|&s| s as u64).sum::<u64>();
             }
         })?;
+        // Signatures and signed manifests go with the last image that names their digest.
+        self.db.with(|conn| {
+            let known = "SELECT manifest_digest FROM images WHERE manifest_digest IS NOT NULL
+                         UNION SELECT substr(name, instr(name, '@') + 1) FROM repo_digests";
+            conn.execute(
+                &format!("DELETE FROM signatures WHERE manifest_digest NOT IN ({known})"),
+                [],
+            )?;
+            conn.execute(
+                &format!("DELETE FROM signed_manifests WHERE digest NOT IN ({known})"),
+                [],
+            )?;
+            Ok(())
+        })?;
         let blobs = self.referenced_blobs()?;
         for (name, path) in list(&self.blobs_dir())? {
             if Digest::from_hex(&name).is_ok_and(|d| blobs.contains(&d)) {

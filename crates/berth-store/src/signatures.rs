@@ -94,4 +94,47 @@ mod tests {
         assert_eq!(store.signatures(&d).unwrap(), vec![r]);
         assert!(store.signatures(&Digest::of(b"x")).unwrap().is_empty());
     }
+
+    #[test]
+    fn gc_keeps_only_what_an_image_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let r = SignatureRecord {
+            payload: b"{}".to_vec(),
+            signature: "c2ln".into(),
+        };
+        let named = Digest::of(b"index");
+        let orphan = Digest::of(b"orphan");
+        store
+            .add_signatures(&named, std::slice::from_ref(&r))
+            .unwrap();
+        store
+            .add_signatures(&orphan, std::slice::from_ref(&r))
+            .unwrap();
+        store.put_signed_manifest(b"index").unwrap();
+        store.put_signed_manifest(b"orphan").unwrap();
+        let id = Digest::of(b"config");
+        store
+            .commit_image(&crate::NewImage {
+                id,
+                manifest: None,
+                created: None,
+                layers: vec![],
+                tags: vec![],
+                repo_digests: vec![
+                    berth_types::Reference::parse_normalized_named(&format!("localhost/x@{named}"))
+                        .unwrap(),
+                ],
+                intermediate: false,
+            })
+            .unwrap();
+        store.gc().unwrap();
+        assert_eq!(store.signatures(&named).unwrap().len(), 1);
+        assert!(store.signed_manifest(&named).unwrap().is_some());
+        assert!(store.signatures(&orphan).unwrap().is_empty());
+        assert!(store.signed_manifest(&orphan).unwrap().is_none());
+        store.delete_image(&id).unwrap();
+        store.gc().unwrap();
+        assert!(store.signatures(&named).unwrap().is_empty());
+    }
 }
