@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::sync::OnceLock;
 
 use berth_archive::{ApplyReport, ArchiveError, Compression, apply_layer_unhashed};
-use berth_registry::{FetchedManifest, Options, Registry, RegistryError, Repository};
+use berth_registry::{FetchedManifest, Options, Registry, Repository};
 use berth_store::{LayerRecord, NewImage, StagingDir, StoreError};
 use berth_types::image::{Descriptor, ImageConfig, Index, Manifest, Platform, media_type};
 use berth_types::{Digest, Reference, Sha256Writer, chain_ids};
@@ -134,8 +134,26 @@ fn platform_matches(have: Option<&Platform>, want: &Platform) -> bool {
         }
 }
 
-fn registry_error(e: RegistryError) -> EngineError {
-    EngineError::Registry(e)
+/// What to ask a repository's manifests endpoint for: the reference's digest, else its tag.
+pub(crate) fn manifest_ref(reference: &Reference) -> String {
+    match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, t) => t.unwrap_or("latest").to_owned(),
+    }
+}
+
+/// Connects to `reference`'s registry and runs `f` on its repository, opened for pulling, or
+/// for pushing with read access to `mount_from` too.
+pub(crate) fn with_repository<T>(
+    reference: &Reference,
+    options: &Options,
+    push: bool,
+    mount_from: &[String],
+    f: impl FnOnce(&Repository<'_>) -> Result<T>,
+) -> Result<T> {
+    let registry = Registry::connect(reference.domain(), options)?;
+    let repo = registry.repository(reference.path(), push, mount_from)?;
+    f(&repo)
 }
 
 impl Engine {
@@ -151,42 +169,26 @@ impl Engine {
         let reference = Reference::parse_normalized(name)?;
         let want = platform(platform_spec)?;
         let decision = self.trust_decision(&reference, policy)?;
-        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
-        let repo = registry
-            .repository(reference.path(), false, &[])
-            .map_err(registry_error)?;
-        let result = self.pull_from(&repo, &reference, &want, &decision, progress);
-        self.clean_after_write(&result);
+        let result = with_repository(&reference, options, false, &[], |repo| {
+            self.pull_from(repo, &reference, &want, &decision, progress)
+        });
+        self.clean_after(&result);
         let pulled = result?;
         let name = pulled.reference.familiar();
         self.image_event("pull", &pulled.id.to_string(), Some(&name));
         Ok(pulled)
     }
 
-    /// Collects what a refused write left behind, unless another writer is busy.
-    pub(crate) fn clean_after_write<T>(&self, result: &Result<T>) {
-        if result.is_err()
-            && let Err(e) = self.store.try_gc()
-        {
-            tracing::warn!("collecting garbage after a failed write: {e}");
-        }
-    }
-
-    /// Resolves `reference` to the manifest for `want`: the manifest itself, or the one an index
-    /// lists for the platform. Returns the top digest and the manifest.
-    pub fn resolve_manifest(
+    /// Follows `top` (what `reference` resolved to) down to the manifest for `want`: `top`
+    /// itself, or the one an index lists for the platform. Returns that manifest.
+    fn resolve_manifest(
         &self,
         repo: &Repository<'_>,
         reference: &Reference,
+        top: &FetchedManifest,
         want: &Platform,
-    ) -> Result<(Digest, FetchedManifest, Manifest)> {
-        let top_ref = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.to_owned(),
-            (None, None) => "latest".into(),
-        };
-        let mut fetched = repo.manifest(&top_ref).map_err(registry_error)?;
-        let top = fetched.digest;
+    ) -> Result<(FetchedManifest, Manifest)> {
+        let mut fetched = top.clone();
         for depth in 0.. {
             if !media_type::is_index(&fetched.media_type) {
                 break;
@@ -230,9 +232,7 @@ impl Engine {
                         if have.is_empty() { "none".into() } else { have.join(", ") }
                     ))
                 })?;
-            let next = repo
-                .manifest(&pick.digest.to_string())
-                .map_err(registry_error)?;
+            let next = repo.manifest(&pick.digest.to_string())?;
             check_descriptor(&pick, &next)?;
             fetched = next;
         }
@@ -241,7 +241,7 @@ impl Engine {
                 what: format!("manifest {}", fetched.digest),
                 source,
             })?;
-        Ok((top, fetched, manifest))
+        Ok((fetched, manifest))
     }
 
     fn pull_from(
@@ -252,18 +252,11 @@ impl Engine {
         decision: &crate::signature::TrustDecision,
         progress: Progress<'_>,
     ) -> Result<Pulled> {
-        let top_fetched = {
-            let r = match (reference.digest(), reference.tag()) {
-                (Some(d), _) => d.to_string(),
-                (None, t) => t.unwrap_or("latest").to_owned(),
-            };
-            repo.manifest(&r).map_err(registry_error)?
-        };
+        let top_fetched = repo.manifest(&manifest_ref(reference))?;
         let top = top_fetched.digest;
         // Trust first: a refused image is not fetched at all.
         let signatures = self.check_trust_remote(repo, reference, &top, decision)?;
-        let pinned = reference.with_digest(top);
-        let (top, fetched, manifest) = self.resolve_manifest(repo, &pinned, want)?;
+        let (fetched, manifest) = self.resolve_manifest(repo, reference, &top_fetched, want)?;
         if !matches!(
             manifest.config.media_type.as_str(),
             media_type::OCI_CONFIG | media_type::DOCKER_CONFIG
@@ -293,8 +286,7 @@ impl Engine {
         let config_bytes = if self.store.has_blob(&id) {
             self.store.read_blob(&id, MAX_METADATA_BLOB)?
         } else {
-            repo.blob_bytes(&id, manifest.config.size, MAX_METADATA_BLOB)
-                .map_err(registry_error)?
+            repo.blob_bytes(&id, manifest.config.size, MAX_METADATA_BLOB)?
         };
         let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|source| EngineError::InvalidJson {
@@ -497,7 +489,7 @@ impl Engine {
             },
         );
         if let Err(e) = downloaded {
-            return Err(registry_error(berth_registry::blob_error(e, &what)));
+            return Err(EngineError::Registry(berth_registry::blob_error(e, &what)));
         }
         // The digest explains a failure to apply better than the apply error does.
         // The layer's commit syncs the filesystem, the blob with it.
@@ -598,21 +590,17 @@ impl Engine {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let registry = Registry::connect(dest.domain(), options).map_err(registry_error)?;
-        let repo = registry
-            .repository(dest.path(), true, &mount_from)
-            .map_err(registry_error)?;
         let mut blobs: Vec<&Descriptor> = manifest.layers.iter().collect();
         blobs.push(&manifest.config);
         let last = blobs.len() - 1;
-        for (_, r) in in_parallel(&blobs, |k, desc| {
-            self.push_blob(&repo, desc, &mount_from, chunk_size, k != last, progress)
-        }) {
-            r?;
-        }
-        let digest = repo
-            .put_manifest(&tag, &manifest_mt, &manifest_bytes)
-            .map_err(registry_error)?;
+        let digest = with_repository(&dest, options, true, &mount_from, |repo| {
+            for (_, r) in in_parallel(&blobs, |k, desc| {
+                self.push_blob(repo, desc, &mount_from, chunk_size, k != last, progress)
+            }) {
+                r?;
+            }
+            Ok(repo.put_manifest(&tag, &manifest_mt, &manifest_bytes)?)
+        })?;
         let repo_ref = Reference::parse_normalized_named(&dest.name())?;
         self.store
             .add_repo_digest(&image.id, &repo_ref.with_digest(digest))?;
@@ -689,17 +677,13 @@ impl Engine {
             }
         };
         say(LayerStatus::Preparing, 0);
-        if repo
-            .has_blob(&desc.digest)
-            .map_err(registry_error)?
-            .is_some()
-        {
+        if repo.has_blob(&desc.digest)?.is_some() {
             say(LayerStatus::LayerExists, desc.size);
             return Ok(());
         }
         // A failed mount starts an ordinary upload, so one source is tried.
         let mount = mount_from.first().map(|from| (&desc.digest, from.as_str()));
-        let Some(upload) = repo.start_upload(mount).map_err(registry_error)? else {
+        let Some(upload) = repo.start_upload(mount)? else {
             let from = mount.map(|m| m.1.to_owned()).unwrap_or_default();
             say(LayerStatus::MountedFrom(from), desc.size);
             return Ok(());
@@ -722,8 +706,7 @@ impl Engine {
             None if desc.size > DEFAULT_CHUNK => Some(DEFAULT_CHUNK),
             None => None,
         };
-        repo.upload(upload, &desc.digest, desc.size, Arc::new(file), chunk)
-            .map_err(registry_error)?;
+        repo.upload(upload, &desc.digest, desc.size, Arc::new(file), chunk)?;
         say(LayerStatus::Pushed, desc.size);
         Ok(())
     }
@@ -731,15 +714,9 @@ impl Engine {
     /// `berth manifest inspect`: the manifest or index a reference names, as the registry has it.
     pub fn inspect_remote(&self, name: &str, options: &Options) -> Result<FetchedManifest> {
         let reference = Reference::parse_normalized(name)?;
-        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
-        let repo = registry
-            .repository(reference.path(), false, &[])
-            .map_err(registry_error)?;
-        let r = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, t) => t.unwrap_or("latest").to_owned(),
-        };
-        repo.manifest(&r).map_err(registry_error)
+        with_repository(&reference, options, false, &[], |repo| {
+            Ok(repo.manifest(&manifest_ref(&reference))?)
+        })
     }
 }
 

@@ -85,7 +85,7 @@ impl Engine {
     /// A refused archive may have put blobs or layers in place before it was found out, and an
     /// archive may carry a second copy of a layer the store has in another compression: collect them
     /// now, once this writer's lock is released, unless another writer is busy.
-    fn clean_after<T>(&self, _result: &Result<T>) {
+    pub(crate) fn clean_after<T>(&self, _result: &Result<T>) {
         if let Err(e) = self.store.try_gc() {
             tracing::warn!("collecting garbage after a failed write: {e}");
         }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_registry::{Options, Registry, Repository};
+use berth_registry::{Options, Repository};
 use berth_scan::sign::{
     MAX_PAYLOAD, Payload, PrivateKey, PublicKey, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE,
     signature_tag,
@@ -17,6 +17,7 @@ use berth_store::SignatureRecord;
 use berth_types::image::{Descriptor, Manifest, media_type};
 use berth_types::{Digest, Reference};
 
+use crate::distribution::{manifest_ref, with_repository};
 use crate::{Engine, EngineError, Result};
 
 /// The most signatures read for one manifest.
@@ -44,10 +45,6 @@ impl TrustDecision {
     }
 }
 
-fn registry_error(e: berth_registry::RegistryError) -> EngineError {
-    EngineError::Registry(e)
-}
-
 /// The scope and rule, as refusals name them.
 fn rule_name(scope: &TrustScope) -> String {
     format!("trust scope {:?} ({})", scope.scope, scope.kind.name())
@@ -67,7 +64,7 @@ fn fetch_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<Signat
     let manifest = match repo.manifest(&signature_tag(digest)) {
         Ok(m) => m,
         Err(e) if e.is_not_found() => return Ok(Vec::new()),
-        Err(e) => return Err(registry_error(e)),
+        Err(e) => return Err(e.into()),
     };
     let m: Manifest =
         serde_json::from_slice(&manifest.bytes).map_err(|source| EngineError::InvalidJson {
@@ -84,9 +81,7 @@ fn fetch_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<Signat
         let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
             continue;
         };
-        let payload = repo
-            .blob_bytes(&layer.digest, layer.size, MAX_PAYLOAD)
-            .map_err(registry_error)?;
+        let payload = repo.blob_bytes(&layer.digest, layer.size, MAX_PAYLOAD)?;
         out.push(SignatureRecord {
             payload,
             signature: signature.clone(),
@@ -100,15 +95,6 @@ fn pairs(records: &[SignatureRecord]) -> Vec<(Vec<u8>, String)> {
         .iter()
         .map(|r| (r.payload.clone(), r.signature.clone()))
         .collect()
-}
-
-/// The digest a reference names in a repository: its own digest, or what its tag points at.
-fn remote_digest(repo: &Repository<'_>, reference: &Reference) -> Result<Digest> {
-    let r = match (reference.digest(), reference.tag()) {
-        (Some(d), _) => d.to_string(),
-        (None, t) => t.unwrap_or("latest").to_owned(),
-    };
-    Ok(repo.manifest(&r).map_err(registry_error)?.digest)
 }
 
 impl Engine {
@@ -260,19 +246,17 @@ impl Engine {
     /// signature to its `sha256-<hex>.sig` tag. Returns the digest signed.
     pub fn sign(&self, name: &str, key: &PrivateKey, options: &Options) -> Result<Digest> {
         let reference = Reference::parse_normalized(name)?;
-        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
-        let repo = registry
-            .repository(reference.path(), true, &[])
-            .map_err(registry_error)?;
-        let digest = remote_digest(&repo, &reference)?;
-        let payload = Payload {
-            reference: identity(&reference),
-            manifest_digest: digest,
-        }
-        .to_bytes(concat!("berth ", env!("CARGO_PKG_VERSION")));
-        let signature = key.sign(&payload);
-        self.append_signature(&repo, &digest, &payload, &signature)?;
-        Ok(digest)
+        with_repository(&reference, options, true, &[], |repo| {
+            let digest = repo.manifest(&manifest_ref(&reference))?.digest;
+            let payload = Payload {
+                reference: identity(&reference),
+                manifest_digest: digest,
+            }
+            .to_bytes(concat!("berth ", env!("CARGO_PKG_VERSION")));
+            let signature = key.sign(&payload);
+            self.append_signature(repo, &digest, &payload, &signature)?;
+            Ok(digest)
+        })
     }
 
     fn append_signature(
@@ -294,7 +278,7 @@ impl Engine {
                 m.layers
             }
             Err(e) if e.is_not_found() => Vec::new(),
-            Err(e) => return Err(registry_error(e)),
+            Err(e) => return Err(e.into()),
         };
         let payload_digest = Digest::of(payload);
         if layers.iter().any(|l| {
@@ -303,7 +287,7 @@ impl Engine {
         }) {
             return Ok(());
         }
-        repo.push_bytes(payload).map_err(registry_error)?;
+        repo.push_bytes(payload)?;
         let mut annotations = BTreeMap::new();
         annotations.insert(SIGNATURE_ANNOTATION.to_owned(), signature.to_owned());
         layers.push(Descriptor {
@@ -323,7 +307,7 @@ impl Engine {
             },
         }))
         .expect("plain JSON");
-        repo.push_bytes(&config).map_err(registry_error)?;
+        repo.push_bytes(&config)?;
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(media_type::OCI_MANIFEST.into()),
@@ -336,8 +320,7 @@ impl Engine {
             annotations: BTreeMap::new(),
         };
         let bytes = serde_json::to_vec(&manifest).expect("plain JSON");
-        repo.put_manifest(&tag, media_type::OCI_MANIFEST, &bytes)
-            .map_err(registry_error)?;
+        repo.put_manifest(&tag, media_type::OCI_MANIFEST, &bytes)?;
         Ok(())
     }
 
@@ -350,16 +333,14 @@ impl Engine {
         options: &Options,
     ) -> Result<(Digest, VerifyOutcome)> {
         let reference = Reference::parse_normalized(name)?;
-        let registry = Registry::connect(reference.domain(), options).map_err(registry_error)?;
-        let repo = registry
-            .repository(reference.path(), false, &[])
-            .map_err(registry_error)?;
-        let digest = remote_digest(&repo, &reference)?;
-        let records = fetch_signatures(&repo, &digest)?;
-        Ok((
-            digest,
-            trust::verify_signatures(&reference, &digest, &pairs(&records), keys),
-        ))
+        with_repository(&reference, options, false, &[], |repo| {
+            let digest = repo.manifest(&manifest_ref(&reference))?.digest;
+            let records = fetch_signatures(repo, &digest)?;
+            Ok((
+                digest,
+                trust::verify_signatures(&reference, &digest, &pairs(&records), keys),
+            ))
+        })
     }
 }
 
