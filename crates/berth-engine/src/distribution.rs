@@ -255,7 +255,7 @@ impl Engine {
         let top_fetched = repo.manifest(&manifest_ref(reference))?;
         let top = top_fetched.digest;
         // Trust first: a refused image is not fetched at all.
-        let signatures = self.check_trust_remote(repo, reference, &top, decision)?;
+        let (signatures, verified) = self.check_trust_remote(repo, reference, &top, decision)?;
         let (fetched, manifest) = self.resolve_manifest(repo, reference, &top_fetched, want)?;
         if !matches!(
             manifest.config.media_type.as_str(),
@@ -383,17 +383,6 @@ impl Engine {
             self.store.put_signed_manifest(&fetched.bytes)?;
             self.store.add_signatures(&top, &signatures)?;
         }
-        let verified = match decision {
-            crate::signature::TrustDecision::SignedBy(_, keys) => {
-                let pairs: Vec<_> = signatures
-                    .iter()
-                    .map(|r| (r.payload.clone(), r.signature.clone()))
-                    .collect();
-                berth_scan::trust::verify_signatures(reference, &top, &pairs, keys)
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
         Ok(Pulled {
             id,
             reference: reference.clone(),

@@ -118,16 +118,16 @@ impl Engine {
     }
 
     /// The check `pull` makes before fetching anything else: a refused image is not pulled.
-    /// Returns the signatures to keep with the image.
+    /// Returns the signatures to keep with the image, and those that were accepted.
     pub(crate) fn check_trust_remote(
         &self,
         repo: &Repository<'_>,
         reference: &Reference,
         digest: &Digest,
         decision: &TrustDecision,
-    ) -> Result<Vec<SignatureRecord>> {
+    ) -> Result<(Vec<SignatureRecord>, Vec<Verified>)> {
         match decision {
-            TrustDecision::NoPolicy | TrustDecision::Accept(_) => Ok(Vec::new()),
+            TrustDecision::NoPolicy | TrustDecision::Accept(_) => Ok((Vec::new(), Vec::new())),
             TrustDecision::Reject(scope) => Err(EngineError::PolicyDenied(format!(
                 "{} refused by {}",
                 reference.familiar(),
@@ -135,17 +135,16 @@ impl Engine {
             ))),
             TrustDecision::SignedBy(scope, keys) => {
                 let records = fetch_signatures(repo, digest)?;
-                trust::verify_signatures(reference, digest, &pairs(&records), keys).map_err(
-                    |reasons| {
+                let verified = trust::verify_signatures(reference, digest, &pairs(&records), keys)
+                    .map_err(|reasons| {
                         EngineError::PolicyDenied(format!(
                             "{} refused by {}: {}",
                             reference.familiar(),
                             rule_name(scope),
                             reasons.join("; ")
                         ))
-                    },
-                )?;
-                Ok(records)
+                    })?;
+                Ok((records, verified))
             }
         }
     }
