@@ -2,6 +2,8 @@
 # and one for podman, a busybox image in both, clean-up, and medians from hyperfine's JSON.
 # The sourcing script sets RUNS and BERTH first, then calls bench_setup NAME PACKAGE….
 
+. "$(dirname "${BASH_SOURCE[0]}")/mounts.sh"
+
 bench_setup() {
   local name=$1; shift
   [ "$(id -u)" = 0 ] || { echo "bench/$name.sh: run as root" >&2; exit 1; }
@@ -29,8 +31,7 @@ bench_cleanup() {
   [ -z "$ids" ] || "$BERTH" rm -f $ids >/dev/null 2>&1 || true
   $P rm -a -f -t 0 >/dev/null 2>&1 || true
   $P system reset --force >/dev/null 2>&1 || true
-  awk -v d="$work" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  unmount_under "$work"
   rm -rf "$work"
 }
 

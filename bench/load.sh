@@ -28,12 +28,7 @@ CACHE=${CACHE:-/var/cache/berth-bench}
 BERTH=$(realpath "$BERTH")
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-# Unmount everything at or below a directory, deepest first.
-unmount_under() {
-  local d; d=$(realpath -m "$1")
-  awk -v d="$d" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
-    sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
+. bench/mounts.sh
 cleanup() {
   trap - EXIT INT TERM
   local s

@@ -42,11 +42,7 @@ fi
 
 work=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
 registries=()
-unmount_under() {
-  local d; d=$(realpath -m "$1")
-  awk -v d="$d" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
-    sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
+. bench/mounts.sh
 cleanup() {
   trap - EXIT INT TERM
   local p s
