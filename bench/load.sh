@@ -6,9 +6,10 @@
 #   berth load     `berth load -i debian-minbase.docker.tar`
 #   podman load    `podman load -i debian-minbase.docker.tar` (overlay driver)
 #   umoci unpack   `umoci unpack` of the same image from an OCI layout into a bundle
-# Each tool runs once as an untimed warm-up, then ROUNDS timed rounds, each on fresh state, under
-# /usr/bin/time -f '%e %M'. It prints the median seconds and the largest peak RSS of each tool,
-# and the median ratios podman/berth and umoci/berth against their targets.
+# Each tool runs once as an untimed warm-up, then ROUNDS timed rounds, each on fresh state, after
+# `sync`, with the caches dropped and the inputs and executables read back in (fresh_caches in
+# bench/mounts.sh), under /usr/bin/time -f '%e %M'. It prints the median seconds and the largest
+# peak RSS of each tool, and the median ratios podman/berth and umoci/berth against their targets.
 #
 # Run from the project root, as root, after `cargo build --release`:
 #   bench/load.sh                  # ROUNDS=5
@@ -99,22 +100,17 @@ run() {
     podman) cmd=(podman --root "$s/root" --runroot "$s/run" --storage-driver overlay load -i "$archive") ;;
     umoci) cmd=(umoci unpack --image "$oci:minbase" "$s/bundle") ;;
   esac
-  # Each run starts with nothing dirty in the page cache (berth syncs the filesystem before it
-  # references a layer, and must not pay for what the run before wrote).
-  sync
+  fresh_caches "${warm[@]}"
   if ! "${t[@]}" "${cmd[@]}" >"$s.log" 2>&1; then
     echo "bench/load.sh: $tool failed:" >&2; tail -20 "$s.log" >&2; exit 1
   fi
   [ -z "$out" ] || tail -1 "$s.time" >>"$out"
-  # Nothing is deleted until the end (see the note before the rounds).
   rm -f "$s.time" "$s.log"
 }
 
-# This machine's root filesystem is ext4 without a journal: there, creating a file skips (and
-# reads) every inode deleted in the last 60 seconds (6 minutes while its inode table block is
-# dirty), so files created after a large deletion cost up to a millisecond each. Rounds
-# therefore delete nothing, and start once earlier deletions are synced and 60 seconds old.
-sync; sleep 61
+# What every timed run reads back in after the caches are dropped (bench/mounts.sh).
+mapfile -t warm < <(executables "$BERTH" podman umoci /usr/bin/time)
+warm+=("$archive" "$oci")
 tools=(berth podman umoci)
 for tool in "${tools[@]}"; do run "$tool" ""; done
 for ((i = 1; i <= ROUNDS; i++)); do

@@ -6,3 +6,35 @@ unmount_under() {
   awk -v d="$d" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
     sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
+
+# Puts every timed run on the same footing: writes back what earlier runs left dirty (berth
+# syncs the filesystem before it references a layer, and must not pay for others' writes), drops
+# the caches, then reads back in the files and directory trees given (inputs and executables;
+# see `executables`).
+#
+# Dropping the caches matters on ext4 without a journal, as this machine's root filesystem is:
+# there, while the inode-table block of an inode deleted in the last 60 seconds (6 minutes once
+# the block is dirty again) is cached, every file creation in that block group checks and skips
+# it, so after a large deletion (an earlier run's clean-up, a cargo build, a test run) each file
+# created costs up to a millisecond, for every tool, for minutes. A block no longer cached counts
+# as written out, so after `sync` and dropping the caches creation costs what it should.
+fresh_caches() {
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+  local p
+  for p in "$@"; do
+    if [ -d "$p" ]; then find "$p" -type f -exec cat {} + >/dev/null 2>&1 || true
+    else cat "$p" >/dev/null 2>&1 || true; fi
+  done
+}
+
+# The executables named (paths or commands on $PATH) and the shared libraries they load.
+executables() {
+  local e p
+  for e in "$@"; do
+    p=$(command -v "$e" || true)
+    [ -n "$p" ] || continue
+    echo "$p"
+    ldd "$p" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+  done | sort -u
+}

@@ -56,9 +56,9 @@ pub fn apply_layer(
     apply(src, root, limits, true)
 }
 
-/// As [`apply_layer`], for an uncompressed layer whose bytes another thread hashes: the
-/// report's `digest` and `diff_id` are zero (the caller fills them in), and `compression` says
-/// whether the stream was compressed after all (which the caller must refuse).
+/// As [`apply_layer`], for a layer whose blob the caller hashes as it hands the bytes over: the
+/// report's `digest` is zero, and so is its `diff_id` when the stream is not compressed (the
+/// DiffID is then the blob's digest). The caller fills them in.
 pub fn apply_layer_unhashed(
     src: impl Read,
     root: &Path,

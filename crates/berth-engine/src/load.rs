@@ -11,7 +11,8 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use berth_archive::{
-    ApplyReport, ArchiveError, Compression, EntryKind, TeeReader, apply_layer, for_each_entry,
+    ApplyReport, ArchiveError, Compression, EntryKind, TeeReader, apply_layer,
+    apply_layer_unhashed, for_each_entry,
 };
 use berth_store::{LayerRecord, NewImage, StagingDir};
 use berth_types::image::{
@@ -220,19 +221,26 @@ impl Engine {
         let mut ingest = self.store.ingest()?;
         let staging = self.store.staging_dir()?;
         // The blob's write and hash on this thread, the unpacking on another; whatever the
-        // unpacking did not read still goes to the blob.
+        // unpacking did not read still goes to the blob. The blob is hashed once: an
+        // uncompressed layer's DiffID is its digest.
         let (applied, read) = pipelined(
             || Ok(&mut *data),
             &mut ingest,
             Drain::ToEnd,
-            |r| apply_layer(r, staging.path(), &self.limits),
+            |r| apply_layer_unhashed(r, staging.path(), &self.limits),
         );
         read.map_err(EngineError::io("read", name))?;
-        let layer = Some(applied.map(|report| (report, staging)));
         let claimed = name
             .strip_prefix("blobs/sha256/")
             .and_then(|h| Digest::from_hex(h).ok());
         let (digest, size) = ingest.commit(None)?;
+        let layer = Some(applied.map(|mut report| {
+            report.digest = digest;
+            if report.compression == Compression::None {
+                report.diff_id = digest;
+            }
+            (report, staging)
+        }));
         if let Some(claimed) = claimed
             && claimed != digest
         {

@@ -13,7 +13,13 @@ pub struct Ingest {
     path: PathBuf,
     hash: Sha256Writer,
     blobs: PathBuf,
+    /// Bytes already handed to the kernel's writeback (see [`WRITE_BEHIND`]).
+    written_behind: u64,
 }
+
+/// How many bytes of a blob being written collect in the page cache before their writeback
+/// is started.
+const WRITE_BEHIND: u64 = 8 << 20;
 
 pub(crate) fn random_name(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
@@ -67,8 +73,23 @@ impl Ingest {
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.as_mut().expect("ingest file").write(buf)?;
+        let file = self.file.as_mut().expect("ingest file");
+        let n = file.write(buf)?;
         self.hash.update(&buf[..n]);
+        let written = self.hash.len();
+        if written - self.written_behind >= WRITE_BEHIND {
+            // The bytes just written start going to disk now, while the writing goes on, so
+            // the commit's flush has little left to wait for. (DONTNEED starts the writeback
+            // of dirty pages and drops only clean ones, which these are not yet.) Advice
+            // only: errors are for the commit's flush to report.
+            let _ = rustix::fs::fadvise(
+                &*file,
+                self.written_behind,
+                std::num::NonZeroU64::new(written - self.written_behind),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.written_behind = written;
+        }
         Ok(n)
     }
 
@@ -117,6 +138,7 @@ impl Store {
             path,
             hash: Sha256Writer::new(),
             blobs: self.blobs_dir(),
+            written_behind: 0,
         })
     }
 
