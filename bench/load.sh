@@ -6,7 +6,9 @@
 #   berth load     `berth load -i debian-minbase.docker.tar`
 #   podman load    `podman load -i debian-minbase.docker.tar` (overlay driver)
 #   umoci unpack   `umoci unpack` of the same image from an OCI layout into a bundle
-# Each tool runs once as an untimed warm-up, then ROUNDS timed rounds, each on fresh state, after
+# Every store and bundle goes to a fresh ext4 filesystem made for the run (fresh_fs in
+# bench/mounts.sh). Each tool runs once as an untimed warm-up, then ROUNDS timed rounds, each on
+# fresh state, after
 # `sync`, with the caches dropped and the inputs and executables read back in (fresh_caches in
 # bench/mounts.sh), under /usr/bin/time -f '%e %M'. It prints the median seconds and the largest
 # peak RSS of each tool, and the median ratios podman/berth and umoci/berth against their targets.
@@ -36,10 +38,11 @@ cleanup() {
   for s in "$work"/podman.*/; do [ -d "$s/root" ] && pod_clean "$s"; done
   unmount_under "$work"
   unmount_under "$CACHE/rootfs.tmp"
-  rm -rf "$work"
+  rm -rf "$work" "$work.img"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+fresh_fs "$work"
 
 # Tools, installed only where absent.
 need=()

@@ -38,3 +38,24 @@ executables() {
     ldd "$p" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
   done | sort -u
 }
+
+# Mounts a fresh ext4 filesystem (a sparse image file beside the directory, loop-mounted) on the
+# directory given, for the stores the tools write into, so that no run pays for what happened on
+# the host's filesystem before (see fresh_caches: inodes deleted in the last minutes slow every
+# file creation near them, and deleting a previous store is exactly that). The inode tables are
+# written by mkfs, not lazily by the kernel during the runs. Without loop devices the directory
+# stays on the host's filesystem, with a warning. Clean up with `unmount_under DIR` and
+# `rm -rf DIR DIR.img`.
+fresh_fs() {
+  local dir=$1 size=${2:-32G} inodes=${3:-400000} dev
+  if truncate -s "$size" "$dir.img" &&
+     mkfs.ext4 -q -F -N "$inodes" -E lazy_itable_init=0,lazy_journal_init=0 "$dir.img" &&
+     dev=$(losetup --direct-io=on -f --show "$dir.img") &&
+     { mount "$dev" "$dir" || { losetup -d "$dev"; false; }; }; then
+    # Detached once unmounted.
+    losetup -d "$dev"
+    return 0
+  fi
+  rm -f "$dir.img"
+  echo "bench: could not mount a fresh ext4 filesystem on $dir; measuring on the host's" >&2
+}

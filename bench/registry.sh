@@ -9,9 +9,12 @@
 #   skopeo push    `skopeo copy` of podman's pulled image (containers-storage, so compressed
 #                  again, as `podman push` does) to an empty registry
 #   skopeo push gz `skopeo copy` of the gzipped blobs from an OCI layout (for reference)
-# Each tool runs once untimed, then ROUNDS timed rounds under /usr/bin/time -f '%e %M'. It prints
-# the median seconds and the largest peak RSS of each, and the median ratios against the targets
-# (berth pull <= 0.25x podman pull, berth push <= 0.5x skopeo push, peak < 64 MiB).
+# Stores and registries live on a fresh ext4 filesystem made for the run (fresh_fs in
+# bench/mounts.sh). Each tool runs once untimed, then ROUNDS timed rounds, each after `sync` with
+# the caches dropped and its inputs and executables read back in (fresh_caches), under
+# /usr/bin/time -f '%e %M'. It prints the median seconds and the largest peak RSS of each, and the
+# median ratios against the targets (berth pull <= 0.25x podman pull, berth push <= 0.5x skopeo
+# push, peak < 64 MiB).
 #
 # Run from the project root, as root, after `cargo build --release`:
 #   bench/registry.sh              # ROUNDS=5
@@ -56,10 +59,11 @@ cleanup() {
     unmount_under "$(cat "$s/runroot")"; rm -rf "$(cat "$s/runroot")"
   done
   unmount_under "$work"
-  rm -rf "$work"
+  rm -rf "$work" "$work.img"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+fresh_fs "$work"
 
 cat >"$work/containers.conf" <<'EOF'
 [containers]
@@ -121,25 +125,24 @@ run() {
     skopeo-push-gz) cmd=(skopeo --policy "$work/policy.json" copy -q --dest-tls-verify=false
       "oci:$work/layout:minbase" "docker://$dst") ;;
   esac
-  # Each run starts with nothing dirty in the page cache: berth's syncfs must not pay for
-  # writes the run before left behind.
-  sync
+  case $tool in
+    berth-pull | podman-pull) fresh_caches "${warm[@]}" "$work/source/data" ;;
+    berth-push) fresh_caches "${warm[@]}" "$work/pushstore/blobs" "$work/pushstore/berth.db" ;;
+    skopeo-push) fresh_caches "${warm[@]}" "$work/podstore" ;;
+    skopeo-push-gz) fresh_caches "${warm[@]}" "$work/layout" ;;
+  esac
   if ! /usr/bin/time -f '%e %M' -o "$s.time" "${cmd[@]}" >"$s.log" 2>&1; then
     echo "bench/registry.sh: $tool failed:" >&2; tail -20 "$s.log" >&2; exit 1
   fi
   [ -z "$out" ] || tail -1 "$s.time" >>"$out"
   [ -z "$dst" ] || stop_registry "$registry_pid"
   [ "$tool" != podman-pull ] || unmount_under "/run/bbr.$n"
-  # Nothing is deleted until the end: this machine's root filesystem is mounted with `discard`,
-  # and the TRIMs that follow deleting a store slow every file created after them for seconds.
   rm -f "$s.time" "$s.log"
 }
 
-# This machine's root filesystem is ext4 without a journal: there, creating a file skips (and
-# reads) every inode deleted in the last 60 seconds (6 minutes while its inode table block is
-# dirty), so files created after a large deletion cost up to a millisecond each. Rounds
-# therefore delete nothing, and start once earlier deletions are synced and 60 seconds old.
-sync; sleep 61
+# What every timed run reads back in after the caches are dropped (bench/mounts.sh), with the
+# inputs of its own.
+mapfile -t warm < <(executables "$BERTH" podman skopeo docker-registry /usr/bin/time)
 tools=(berth-pull podman-pull berth-push skopeo-push skopeo-push-gz)
 for tool in "${tools[@]}"; do run "$tool" ""; done
 for ((i = 1; i <= ROUNDS; i++)); do

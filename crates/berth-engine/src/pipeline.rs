@@ -3,7 +3,7 @@
 //! another. A pull chains two of these (download, decompression, unpacking); a load one.
 
 use std::io::{self, Read, Write};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 
 /// Bytes handed over at a time.
 pub(crate) const CHUNK: usize = 256 << 10;
@@ -22,6 +22,9 @@ pub(crate) enum Drain {
 /// The consuming side of [`pipelined`].
 pub(crate) struct ChunkReader {
     rx: Receiver<Vec<u8>>,
+    /// Read chunks go back to the reading side to be filled again: a fresh 256 KiB buffer for
+    /// every chunk would be zeroed (and faulted in) each time.
+    used: Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
 }
@@ -31,7 +34,10 @@ impl Read for ChunkReader {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(c) => {
-                    self.cur = c;
+                    let done = std::mem::replace(&mut self.cur, c);
+                    if done.capacity() == CHUNK {
+                        let _ = self.used.send(done);
+                    }
                     self.pos = 0;
                 }
                 Err(_) => return Ok(0),
@@ -54,10 +60,12 @@ pub(crate) fn pipelined<R: Read, T: Send>(
     consume: impl FnOnce(&mut ChunkReader) -> T + Send,
 ) -> (T, io::Result<()>) {
     let (tx, rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    let (used, recycled) = channel::<Vec<u8>>();
     std::thread::scope(|s| {
         let consumer = s.spawn(move || {
             let mut reader = ChunkReader {
                 rx,
+                used,
                 cur: Vec::new(),
                 pos: 0,
             };
@@ -69,7 +77,10 @@ pub(crate) fn pipelined<R: Read, T: Send>(
             let mut src = open()?;
             let mut consumer_gone = false;
             loop {
-                let mut buf = vec![0u8; CHUNK];
+                // At most CHUNKS_IN_FLIGHT + 2 buffers ever exist: one is made only when none
+                // has come back.
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.resize(CHUNK, 0);
                 let mut filled = 0;
                 while filled < CHUNK {
                     match src.read(&mut buf[filled..]) {
