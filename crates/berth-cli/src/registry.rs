@@ -20,7 +20,8 @@ pub struct RegistryArgs {
     /// certificate). Registries on loopback addresses may use plain HTTP, as Docker allows.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     tls_verify: Option<bool>,
-    /// A directory of *.crt CA certificates for the registry.
+    /// A directory of *.crt CA certificates for the registry, and of a client certificate
+    /// (NAME.cert) with its key (NAME.key).
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
     /// Credentials (USERNAME[:PASSWORD]) to use instead of the stored ones.

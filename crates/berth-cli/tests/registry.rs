@@ -46,6 +46,8 @@ struct RealRegistry {
 struct RegistryTls {
     ca: PathBuf,
     htpasswd: PathBuf,
+    /// Whether the registry asks every client for a certificate signed by the CA.
+    client_certs: bool,
 }
 
 impl RealRegistry {
@@ -68,6 +70,12 @@ impl RealRegistry {
                     d.join("server.key").display(),
                     t.htpasswd.display()
                 ));
+                if t.client_certs {
+                    config = config.replace(
+                        "  tls:\n",
+                        &format!("  tls:\n    clientcas:\n      - {}\n", t.ca.display()),
+                    );
+                }
             }
             let conf = dir.path().join("config.yml");
             std::fs::write(&conf, config).unwrap();
@@ -1165,12 +1173,18 @@ fn make_tls(dir: &Path) -> RegistryTls {
          printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext; \
          openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out server.crt 2>/dev/null; \
          mkdir certs; cp ca.crt certs/; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=berth-client -keyout client.key -out client.csr 2>/dev/null; \
+         printf 'extendedKeyUsage=clientAuth\\n' > client-ext; \
+         openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile client-ext -out client.cert 2>/dev/null; \
+         mkdir client; cp ca.crt client.cert client.key client/; \
+         mkdir nokey; cp ca.crt client.cert nokey/; \
          htpasswd -Bbn tester s3cret > htpasswd",
         d = dir.display()
     ));
     RegistryTls {
         ca: dir.join("ca.crt"),
         htpasswd: dir.join("htpasswd"),
+        client_certs: false,
     }
 }
 
@@ -1274,6 +1288,84 @@ fn tls_and_basic_auth() {
         &format!("docker://{dest}"),
     ]);
     assert!(raw.contains(&common::inspect(&env, "tls-app:1", "{{.Id}}")));
+}
+
+#[test]
+fn client_certificates_from_the_cert_dir() {
+    if !common::ready(&["docker-registry", "openssl", "htpasswd"]) {
+        return;
+    }
+    let env = Env::new("reg-mtls");
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let mut tls = make_tls(dir.path());
+    tls.client_certs = true;
+    let reg = RealRegistry::start(Some(&tls), tempfile::tempdir_in("/tmp").unwrap());
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "mtls-app:1"]);
+    let dest = format!("{}/mtls/app:1", reg.addr());
+    let certs_dir = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let login = |certs: &str| {
+        berth(
+            &env,
+            &[
+                "login",
+                "--cert-dir",
+                certs,
+                "-u",
+                "tester",
+                "--password-stdin",
+                &reg.addr(),
+            ],
+            Some(b"s3cret\n"),
+        )
+    };
+    // The CA alone: the registry ends the handshake, and the error says it could not be reached.
+    let refused = login(&certs_dir("certs"));
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("cannot reach registry {}", reg.addr())),
+        "{}",
+        stderr(&refused)
+    );
+    // A client certificate without its key is refused before anything is sent, naming the key.
+    let nokey = login(&certs_dir("nokey"));
+    assert!(!nokey.status.success());
+    let e = stderr(&nokey);
+    assert!(
+        e.contains("client.cert") && e.contains("without its key") && e.contains("client.key"),
+        "{e}"
+    );
+    // With the client certificate and key: login, push and pull.
+    let ok = login(&certs_dir("client"));
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let client = certs_dir("client");
+    berth_ok(
+        &env,
+        &["push", "-q", "--cert-dir", &client, "mtls-app:1", &dest],
+    );
+    let puller = Env::new("reg-mtls-pull");
+    std::fs::create_dir_all(puller.path("docker")).unwrap();
+    std::fs::copy(
+        env.path("docker/config.json"),
+        puller.path("docker/config.json"),
+    )
+    .unwrap();
+    berth_ok(&puller, &["pull", "-q", "--cert-dir", &client, &dest]);
+    assert_eq!(
+        common::inspect(&puller, &dest, "{{.Id}}"),
+        common::inspect(&env, "mtls-app:1", "{{.Id}}")
+    );
+    // skopeo, given the same directory, reads what berth pushed.
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        &client,
+        "--creds",
+        "tester:s3cret",
+        &format!("docker://{dest}"),
+    ]);
+    assert!(raw.contains(&common::inspect(&env, "mtls-app:1", "{{.Id}}")));
 }
 
 #[test]

@@ -39,9 +39,10 @@ pub struct Options {
     /// `Some(false)`: accept any certificate and fall back to plain HTTP. `None`: verify, but a
     /// registry on a loopback address may be spoken to over plain HTTP, as Docker allows.
     pub tls_verify: Option<bool>,
-    /// A directory of `*.crt` CA certificates to trust besides the system's (`--cert-dir`). When
-    /// unset, `/etc/berth/certs.d/<registry>/`, `/etc/containers/certs.d/<registry>/` and
-    /// `/etc/docker/certs.d/<registry>/` are read.
+    /// A directory of `*.crt` CA certificates to trust besides the system's, and of a client
+    /// certificate (`NAME.cert`) with its key (`NAME.key`) to present, as Docker lays them out
+    /// (`--cert-dir`). When unset, `/etc/berth/certs.d/<registry>/`,
+    /// `/etc/containers/certs.d/<registry>/` and `/etc/docker/certs.d/<registry>/` are read.
     pub cert_dir: Option<PathBuf>,
     /// Credentials given on the command line (`--creds`), used instead of the auth file's.
     pub credentials: Option<Credentials>,
@@ -97,36 +98,73 @@ pub struct Registry {
     challenge: Option<Challenge>,
 }
 
-fn read_certificates(dir: &Path, required: bool) -> Result<Vec<reqwest::Certificate>> {
-    let local = |message: String| RegistryError::Local {
-        path: dir.display().to_string(),
+/// What a certificate directory holds: CA certificates (`*.crt`) and client certificates
+/// (`NAME.cert`, each with its key `NAME.key`), in name order.
+#[derive(Default)]
+struct CertDir {
+    roots: Vec<reqwest::Certificate>,
+    identities: Vec<(PathBuf, reqwest::Identity)>,
+}
+
+fn read_cert_dir(dir: &Path, required: bool) -> Result<CertDir> {
+    let local = |path: &Path, message: String| RegistryError::Local {
+        path: path.display().to_string(),
         message,
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(local(e.to_string())),
-    };
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
-        .collect();
-    names.sort();
-    let mut out = Vec::new();
-    for path in names {
-        let pem = std::fs::read(&path).map_err(|e| local(e.to_string()))?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| RegistryError::Local {
-                path: path.display().to_string(),
-                message: format!("not a PEM certificate: {}", error_chain(&e)),
-            })?;
-        if certs.is_empty() {
-            return Err(RegistryError::Local {
-                path: path.display().to_string(),
-                message: "no certificate in the file".into(),
-            });
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(CertDir::default());
         }
-        out.extend(certs);
+        Err(e) => return Err(local(dir, e.to_string())),
+    };
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    names.sort();
+    let has_ext = |p: &Path, ext: &str| p.extension().is_some_and(|x| x == ext);
+    let read = |path: &Path| std::fs::read(path).map_err(|e| local(path, e.to_string()));
+    let mut out = CertDir::default();
+    for path in &names {
+        if has_ext(path, "crt") {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(path)?)
+                .map_err(|e| local(path, format!("not a PEM certificate: {}", error_chain(&e))))?;
+            if certs.is_empty() {
+                return Err(local(path, "no certificate in the file".into()));
+            }
+            out.roots.extend(certs);
+        } else if has_ext(path, "cert") {
+            let key = path.with_extension("key");
+            if !names.contains(&key) {
+                return Err(local(
+                    path,
+                    format!(
+                        "client certificate without its key {} (CA certificates end in .crt)",
+                        key.display()
+                    ),
+                ));
+            }
+            let mut pem = read(&key)?;
+            pem.push(b'\n');
+            pem.extend(read(path)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                local(
+                    path,
+                    format!(
+                        "not a PEM client certificate and key ({}): {}",
+                        key.display(),
+                        error_chain(&e)
+                    ),
+                )
+            })?;
+            out.identities.push((path.clone(), identity));
+        } else if has_ext(path, "key") && !names.contains(&path.with_extension("cert")) {
+            return Err(local(
+                path,
+                format!(
+                    "key without its client certificate {}",
+                    path.with_extension("cert").display()
+                ),
+            ));
+        }
     }
     Ok(out)
 }
@@ -153,10 +191,20 @@ impl Registry {
             .map(|d| (Path::new(d).join(domain), false))
             .collect(),
         };
+        let mut identity = None;
         for (dir, required) in &cert_dirs {
-            for cert in read_certificates(dir, *required)? {
+            let found = read_cert_dir(dir, *required)?;
+            for cert in found.roots {
                 builder = builder.add_root_certificate(cert);
             }
+            // The first client certificate found is the one presented.
+            if identity.is_none() {
+                identity = found.identities.into_iter().next();
+            }
+        }
+        if let Some((path, id)) = identity {
+            tracing::debug!(certificate = %path.display(), "presenting a client certificate");
+            builder = builder.identity(id);
         }
         let insecure = options.tls_verify == Some(false);
         if insecure {
