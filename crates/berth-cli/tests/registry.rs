@@ -1368,6 +1368,148 @@ fn client_certificates_from_the_cert_dir() {
     assert!(raw.contains(&common::inspect(&env, "mtls-app:1", "{{.Id}}")));
 }
 
+/// A credential helper speaking Docker's protocol, filing credentials as JSON files in
+/// `$BERTH_TEST_HELPER_DIR` and logging each action it is asked for.
+const FILE_HELPER: &str = r#"#!/usr/bin/env python3
+import json, os, sys
+d = os.environ["BERTH_TEST_HELPER_DIR"]
+op, data = sys.argv[1], sys.stdin.read()
+open(os.path.join(d, "log"), "a").write(op + "\n")
+def path(url):
+    return os.path.join(d, url.replace("/", "_") + ".json")
+if op == "store":
+    j = json.loads(data)
+    open(path(j["ServerURL"]), "w").write(data)
+elif op in ("get", "erase"):
+    p = path(data.strip())
+    if not os.path.exists(p):
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    if op == "get":
+        print(open(p).read())
+    else:
+        os.remove(p)
+else:
+    sys.exit(2)
+"#;
+
+#[test]
+fn credential_helpers() {
+    if !common::ready(&["docker-registry", "openssl", "htpasswd", "python3"]) {
+        return;
+    }
+    let env = Env::new("reg-credhelper");
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let tls = make_tls(dir.path());
+    let reg = RealRegistry::start(Some(&tls), tempfile::tempdir_in("/tmp").unwrap());
+    let certs = dir.path().join("certs").to_str().unwrap().to_owned();
+    let bin = dir.path().join("bin");
+    let filed = dir.path().join("filed");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&filed).unwrap();
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(&helper, FILE_HELPER).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |args: &[&str], stdin: Option<&[u8]>| {
+        let mut cmd = env.command(args);
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.env("PATH", path).env("BERTH_TEST_HELPER_DIR", &filed);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let config = env.path("docker/config.json");
+    std::fs::create_dir_all(env.path("docker")).unwrap();
+    let write_config = |v: serde_json::Value| std::fs::write(&config, v.to_string()).unwrap();
+    let log = || std::fs::read_to_string(filed.join("log")).unwrap_or_default();
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), "helped:1"]);
+    let dest = format!("{}/helped/app:1", reg.addr());
+    let push = |what: &str| {
+        let out = run(
+            &["push", "-q", "--cert-dir", &certs, "helped:1", &dest],
+            None,
+        );
+        (out.status.success(), format!("{what}: {}", stderr(&out)))
+    };
+
+    // credsStore: login files the secret with the helper; config.json only names the registry.
+    write_config(serde_json::json!({ "credsStore": "berthtest", "kept": 1 }));
+    let login = run(
+        &[
+            "login",
+            "--cert-dir",
+            &certs,
+            "-u",
+            "tester",
+            "--password-stdin",
+            &reg.addr(),
+        ],
+        Some(b"s3cret\n"),
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        !text.contains("s3cret") && !text.contains("dGVzdGVy"),
+        "{text}"
+    );
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(file["auths"][reg.addr()], serde_json::json!({}), "{text}");
+    assert_eq!(file["kept"], 1);
+    let filed_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(filed.join(format!("{}.json", reg.addr()))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        filed_json,
+        serde_json::json!({ "ServerURL": reg.addr(), "Username": "tester", "Secret": "s3cret" })
+    );
+    // push asks the helper.
+    let (ok, why) = push("with credsStore");
+    assert!(ok, "{why}");
+    assert!(log().contains("get"), "{}", log());
+
+    // credHelpers for this registry wins over a wrong password in auths.
+    let wrong = "dGVzdGVyOndyb25n"; // base64 of tester:wrong
+    write_config(serde_json::json!({
+        "auths": { reg.addr(): { "auth": wrong } },
+        "credHelpers": { reg.addr(): "berthtest" },
+    }));
+    let (ok, why) = push("with credHelpers");
+    assert!(ok, "{why}");
+    // Without the helper the wrong password is used, and refused.
+    write_config(serde_json::json!({ "auths": { reg.addr(): { "auth": wrong } } }));
+    let (ok, why) = push("with the file's wrong password");
+    assert!(!ok && why.contains("unauthorized"), "{why}");
+
+    // logout erases the helper's entry; then nothing is sent and the push is refused.
+    write_config(serde_json::json!({ "credsStore": "berthtest" }));
+    let out = run(&["logout", &reg.addr()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(log().contains("erase"), "{}", log());
+    assert!(!filed.join(format!("{}.json", reg.addr())).exists());
+    let (ok, why) = push("after logout");
+    assert!(!ok && why.contains("unauthorized"), "{why}");
+
+    // A helper that is not installed, and a name that could leave PATH, are named.
+    write_config(serde_json::json!({ "credsStore": "absent" }));
+    let (ok, why) = push("with an absent helper");
+    assert!(!ok && why.contains("docker-credential-absent"), "{why}");
+    write_config(serde_json::json!({ "credsStore": "../../bin/sh" }));
+    let (ok, why) = push("with a path as helper");
+    assert!(!ok && why.contains("is not valid"), "{why}");
+}
+
 #[test]
 fn unreachable_registry_fails_plainly_and_fast() {
     if !common::ready(&[]) {

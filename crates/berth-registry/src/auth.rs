@@ -104,9 +104,13 @@ impl AuthFile {
         }
     }
 
-    /// The credentials filed for a registry, if any.
+    /// The credentials filed for a registry, if any: from its credential helper when the file
+    /// names one (`credHelpers`, else `credsStore`), else from `auths`.
     pub fn get(&self, domain: &str) -> Result<Option<Credentials>> {
         let config = self.read()?;
+        if let Some(helper) = self.helper(&config, domain)? {
+            return helper.get(&auth_key(domain));
+        }
         let Some(Value::Object(auths)) = config.get("auths") else {
             return Ok(None);
         };
@@ -131,9 +135,15 @@ impl AuthFile {
         }))
     }
 
-    /// Files credentials for a registry (replacing any), keeping the rest of the file.
+    /// Files credentials for a registry (replacing any), keeping the rest of the file. With a
+    /// credential helper the secret goes to the helper, and `auths` only records the registry
+    /// (an empty entry, as Docker writes it).
     pub fn store(&self, domain: &str, creds: &Credentials) -> Result<()> {
         let mut config = self.read()?;
+        let helper = self.helper(&config, domain)?;
+        if let Some(helper) = &helper {
+            helper.store(&auth_key(domain), creds)?;
+        }
         let auths = config
             .entry("auths")
             .or_insert_with(|| Value::Object(Map::new()));
@@ -144,28 +154,61 @@ impl AuthFile {
         let want = key_host(&auth_key(domain)).to_owned();
         auths.retain(|k, _| key_host(k) != want);
         let mut entry = Map::new();
-        entry.insert(
-            "auth".into(),
-            Value::String(STANDARD.encode(format!("{}:{}", creds.username, creds.password))),
-        );
+        if helper.is_none() {
+            entry.insert(
+                "auth".into(),
+                Value::String(STANDARD.encode(format!("{}:{}", creds.username, creds.password))),
+            );
+        }
         auths.insert(auth_key(domain), Value::Object(entry));
         self.write(&config)
     }
 
-    /// Forgets a registry's credentials; whether there were any.
+    /// Forgets a registry's credentials (in its credential helper too); whether there were any.
     pub fn remove(&self, domain: &str) -> Result<bool> {
         let mut config = self.read()?;
+        let erased = match self.helper(&config, domain)? {
+            Some(helper) => helper.erase(&auth_key(domain))?,
+            None => false,
+        };
         let Some(Value::Object(auths)) = config.get_mut("auths") else {
-            return Ok(false);
+            return Ok(erased);
         };
         let want = key_host(&auth_key(domain)).to_owned();
         let before = auths.len();
         auths.retain(|k, _| key_host(k) != want);
         if auths.len() == before {
-            return Ok(false);
+            return Ok(erased);
         }
         self.write(&config)?;
         Ok(true)
+    }
+
+    /// The credential helper for a registry: `credHelpers` by registry, else `credsStore`.
+    fn helper(&self, config: &Map<String, Value>, domain: &str) -> Result<Option<Helper>> {
+        let want = key_host(&auth_key(domain)).to_owned();
+        let by_registry = match config.get("credHelpers") {
+            Some(Value::Object(m)) => m.iter().find(|(k, _)| key_host(k) == want).map(|(_, v)| v),
+            Some(Value::Null) | None => None,
+            Some(_) => return Err(self.local("credHelpers is not an object")),
+        };
+        let name = match by_registry.or_else(|| config.get("credsStore")) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(n)) if n.is_empty() => return Ok(None),
+            Some(Value::String(n)) => n,
+            Some(_) => return Err(self.local("a credential helper name is not a string")),
+        };
+        // The name becomes part of a program name looked up on PATH: nothing path-like.
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            || name.starts_with('.')
+        {
+            return Err(self.local(format!("credential helper name {name:?} is not valid")));
+        }
+        Ok(Some(Helper {
+            program: format!("docker-credential-{name}"),
+        }))
     }
 
     /// Writes the file whole, readable by its owner only, through a rename so that a crash
@@ -202,6 +245,144 @@ impl AuthFile {
             return Err(self.local(e.to_string()));
         }
         Ok(())
+    }
+}
+
+/// A Docker credential helper: `docker-credential-NAME get|store|erase`, which reads the
+/// registry (or, for `store`, a JSON object) on stdin and answers `get` with a JSON object.
+struct Helper {
+    program: String,
+}
+
+/// What a helper says when it has nothing for a registry.
+const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
+/// The longest a helper may take (it may be asking a keyring, or a person).
+const HELPER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most of a helper's answer read.
+const MAX_HELPER_ANSWER: u64 = 1 << 20;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HelperCredentials {
+    #[serde(rename = "ServerURL", default)]
+    server_url: String,
+    username: String,
+    secret: String,
+}
+
+impl Helper {
+    fn error(&self, message: impl Into<String>) -> RegistryError {
+        RegistryError::Local {
+            path: self.program.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Runs the helper; its exit status and its output (stdout, else stderr), trimmed.
+    fn run(&self, action: &str, input: &[u8]) -> Result<(bool, String)> {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(&self.program)
+            .arg(action)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.error(format!("cannot run the credential helper: {e}")))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let (status, stdout, stderr) = std::thread::scope(|s| {
+            let out = s.spawn(move || {
+                let mut b = Vec::new();
+                let _ = (&mut stdout).take(MAX_HELPER_ANSWER).read_to_end(&mut b);
+                b
+            });
+            let err = s.spawn(move || {
+                let mut b = Vec::new();
+                let _ = (&mut stderr).take(MAX_HELPER_ANSWER).read_to_end(&mut b);
+                b
+            });
+            // A helper that stops reading early must not block us: errors are its answer.
+            let _ = stdin.write_all(input);
+            drop(stdin);
+            let deadline = std::time::Instant::now() + HELPER_DEADLINE;
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Ok(None) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(self.error(format!(
+                            "the credential helper did not answer within {} s",
+                            HELPER_DEADLINE.as_secs()
+                        )));
+                    }
+                    Err(e) => break Err(self.error(e.to_string())),
+                }
+            };
+            let out = out.join().unwrap_or_default();
+            let err = err.join().unwrap_or_default();
+            (status, out, err)
+        });
+        let status = status?;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_owned();
+        let said = if stdout.iter().any(|b| !b.is_ascii_whitespace()) {
+            text(&stdout)
+        } else {
+            text(&stderr)
+        };
+        Ok((status.success(), said))
+    }
+
+    fn get(&self, server: &str) -> Result<Option<Credentials>> {
+        let (ok, said) = self.run("get", server.as_bytes())?;
+        if !ok {
+            if said.contains(HELPER_NOT_FOUND) {
+                return Ok(None);
+            }
+            return Err(self.error(format!(
+                "get failed: {}",
+                crate::client::printable(&said, 512)
+            )));
+        }
+        let c: HelperCredentials = serde_json::from_str(&said).map_err(|e| {
+            self.error(format!("get answered something else than credentials: {e}"))
+        })?;
+        Ok(Some(Credentials {
+            username: c.username,
+            password: c.secret,
+        }))
+    }
+
+    fn store(&self, server: &str, creds: &Credentials) -> Result<()> {
+        let input = serde_json::to_vec(&HelperCredentials {
+            server_url: server.into(),
+            username: creds.username.clone(),
+            secret: creds.password.clone(),
+        })
+        .expect("plain JSON");
+        match self.run("store", &input)? {
+            (true, _) => Ok(()),
+            (false, said) => Err(self.error(format!(
+                "store failed: {}",
+                crate::client::printable(&said, 512)
+            ))),
+        }
+    }
+
+    fn erase(&self, server: &str) -> Result<bool> {
+        match self.run("erase", server.as_bytes())? {
+            (true, _) => Ok(true),
+            (false, said) if said.contains(HELPER_NOT_FOUND) => Ok(false),
+            (false, said) => Err(self.error(format!(
+                "erase failed: {}",
+                crate::client::printable(&said, 512)
+            ))),
+        }
     }
 }
 
