@@ -839,6 +839,65 @@ fn serve_tiny(img: &TinyImage, req: &Req) -> Resp {
 }
 
 #[test]
+fn credentials_stay_with_the_registry_across_redirects() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let env = Env::new("reg-redirect");
+    let img = Arc::new(tiny_image("content served from elsewhere\n"));
+    // Blob storage on another port, as registries redirect to, noting what it is sent.
+    let seen = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let (stored, noted) = (img.clone(), seen.clone());
+    let storage = Mock::start(Arc::new(move |r: &Req, _| {
+        noted
+            .lock()
+            .unwrap()
+            .push(r.header("authorization").map(str::to_owned));
+        for b in [&stored.layer, &stored.config] {
+            if r.path == format!("/storage/{}", sha256(b)) {
+                return Resp::ok("application/octet-stream", b.clone());
+            }
+        }
+        Resp::status(404)
+    }));
+    let storage_port = storage.addr.port();
+    // The registry wants basic auth (user u, password p) and redirects every blob.
+    let served = img.clone();
+    let registry = Mock::start(Arc::new(move |r: &Req, _| {
+        if r.header("authorization") != Some("Basic dTpw") {
+            let mut resp = Resp::status(401);
+            resp.headers.push((
+                "WWW-Authenticate".into(),
+                "Basic realm=\"berth-test\"".into(),
+            ));
+            return resp;
+        }
+        if let Some(digest) = r.path.strip_prefix("/v2/img/blobs/") {
+            return Resp {
+                status: 307,
+                headers: vec![(
+                    "Location".into(),
+                    format!("http://127.0.0.1:{storage_port}/storage/{digest}"),
+                )],
+                body: Body::Bytes(Vec::new()),
+            };
+        }
+        serve_tiny(&served, r)
+    }));
+    let name = registry.name("img");
+    berth_ok(&env, &["pull", "-q", "--creds", "u:p", &name]);
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.len() >= 2,
+        "the blobs were not fetched from storage: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(Option::is_none),
+        "credentials were sent to another host: {seen:?}"
+    );
+}
+
+#[test]
 fn hostile_registry_answers_are_refused_and_leave_nothing() {
     if !common::ready(&[]) {
         return;

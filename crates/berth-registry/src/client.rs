@@ -96,6 +96,26 @@ pub struct Registry {
     http: Client,
     credentials: Option<Credentials>,
     challenge: Option<Challenge>,
+    /// `--tls-verify=false`: certificates are not checked, plain HTTP is allowed.
+    insecure: bool,
+}
+
+/// Whether credentials may be sent to a token realm: over HTTPS, or over plain HTTP only when
+/// the registry itself is spoken to that way (a loopback registry, or `--tls-verify=false`).
+fn check_realm(
+    realm: &reqwest::Url,
+    base: &str,
+    insecure: bool,
+) -> std::result::Result<(), String> {
+    match realm.scheme() {
+        "https" => Ok(()),
+        "http" if insecure || base.starts_with("http://") => Ok(()),
+        "http" => Err(format!(
+            "token realm {realm} is plain HTTP for a registry reached over HTTPS: credentials \
+             are not sent in clear (--tls-verify=false allows it)"
+        )),
+        other => Err(format!("token realm {realm} is not HTTP(S) but {other:?}")),
+    }
 }
 
 /// What a certificate directory holds: CA certificates (`*.crt`) and client certificates
@@ -276,6 +296,7 @@ impl Registry {
             http,
             credentials,
             challenge,
+            insecure,
         })
     }
 
@@ -330,6 +351,9 @@ impl Registry {
                 format!("registry {}", self.endpoint.domain),
                 format!("token realm {realm:?} is not a URL: {e}"),
             )
+        })?;
+        check_realm(&url, &self.endpoint.base, self.insecure).map_err(|message| {
+            RegistryError::invalid(format!("registry {}", self.endpoint.domain), message)
         })?;
         {
             let mut q = url.query_pairs_mut();
@@ -973,6 +997,32 @@ fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_realms_that_would_leak_credentials_are_refused() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let https = "https://registry.example";
+        assert!(check_realm(&url("https://auth.example/token"), https, false).is_ok());
+        let e = check_realm(&url("http://auth.example/token"), https, false).unwrap_err();
+        assert!(
+            e.contains("plain HTTP") && e.contains("auth.example"),
+            "{e}"
+        );
+        // A registry already spoken to over HTTP, or with --tls-verify=false, may use one.
+        assert!(
+            check_realm(
+                &url("http://127.0.0.1:1/token"),
+                "http://127.0.0.1:5000",
+                false
+            )
+            .is_ok()
+        );
+        assert!(check_realm(&url("http://auth.example/token"), https, true).is_ok());
+        for bad in ["file:///etc/passwd", "ftp://auth.example/token"] {
+            let e = check_realm(&url(bad), https, true).unwrap_err();
+            assert!(e.contains("not HTTP(S)"), "{e}");
+        }
+    }
 
     #[test]
     fn loopback_names() {
