@@ -2,7 +2,7 @@
 //! when the connection is cut part way.
 
 use std::io::{self, Read};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_types::Digest;
 use reqwest::StatusCode;
@@ -13,6 +13,51 @@ use crate::{RegistryError, error_chain};
 
 /// Times a cut blob download is resumed before the pull fails.
 const MAX_RESUMES: u32 = 5;
+/// A download that brings fewer than [`STALL_MIN_BYTES`] in a whole [`STALL_WINDOW`] has
+/// stalled: every read within the connection's timeout is not enough, or a registry sending a
+/// byte at a time would hold a pull for ever.
+const STALL_WINDOW: Duration = Duration::from_secs(60);
+const STALL_MIN_BYTES: u64 = 64 << 10;
+
+/// Watches a transfer's rate, window by window.
+#[derive(Debug)]
+struct Stall {
+    window: Duration,
+    min_bytes: u64,
+    start: Instant,
+    bytes: u64,
+}
+
+impl Stall {
+    fn new(window: Duration, min_bytes: u64, now: Instant) -> Self {
+        Self {
+            window,
+            min_bytes,
+            start: now,
+            bytes: 0,
+        }
+    }
+
+    /// Notes `n` bytes read at `now`: an error once a whole window brought too few.
+    fn note(&mut self, n: u64, now: Instant) -> Result<(), String> {
+        self.bytes += n;
+        let elapsed = now.saturating_duration_since(self.start);
+        if elapsed < self.window {
+            return Ok(());
+        }
+        if self.bytes < self.min_bytes {
+            return Err(format!(
+                "the transfer stalled: {} bytes in {} s (at least {} expected)",
+                self.bytes,
+                elapsed.as_secs(),
+                self.min_bytes
+            ));
+        }
+        self.start = now;
+        self.bytes = 0;
+        Ok(())
+    }
+}
 
 /// Reads a blob of known size from a registry. A connection that fails or ends early is opened
 /// again from the current offset (`Range: bytes=N-`); a registry that ignores the range has
@@ -27,6 +72,7 @@ pub struct BlobReader<'r> {
     offset: u64,
     resp: Option<Response>,
     resumes: u32,
+    stall: Stall,
     /// Called with the byte count after every read (progress bars).
     progress: Option<Box<dyn FnMut(u64) + Send + 'r>>,
 }
@@ -66,6 +112,7 @@ impl<'r> BlobReader<'r> {
             offset: 0,
             resp: None,
             resumes: 0,
+            stall: Stall::new(STALL_WINDOW, STALL_MIN_BYTES, Instant::now()),
             progress: None,
         }
     }
@@ -197,6 +244,15 @@ impl Read for BlobReader<'_> {
             match resp.read(&mut buf[..max]) {
                 Ok(0) => self.resume("the connection closed".into())?,
                 Ok(n) => {
+                    if let Err(message) = self.stall.note(n as u64, Instant::now()) {
+                        return Err(io::Error::other(RegistryError::Transfer {
+                            what: self.what(),
+                            message: format!(
+                                "{message}, after {} of {} bytes",
+                                self.offset, self.size
+                            ),
+                        }));
+                    }
                     self.offset += n as u64;
                     if let Some(p) = self.progress.as_mut() {
                         p(self.offset);
@@ -207,5 +263,41 @@ impl Read for BlobReader<'_> {
                 Err(e) => self.resume(error_chain(&e))?,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dripping_transfer_is_a_stall_and_a_slow_steady_one_is_not() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // A byte every 29 s (each read within the connection's timeout): stalled after 60 s.
+        let mut drip = Stall::new(STALL_WINDOW, STALL_MIN_BYTES, t0);
+        let mut failed = None;
+        for i in 1..10 {
+            if let Err(e) = drip.note(1, at(29 * i)) {
+                failed = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = failed.expect("a drip must stall");
+        assert_eq!(i, 3, "{e}");
+        assert!(
+            e.contains("stalled") && e.contains("3 bytes in 87 s"),
+            "{e}"
+        );
+        // 2 KiB/s, window after window, is slow but moving.
+        let mut slow = Stall::new(STALL_WINDOW, STALL_MIN_BYTES, t0);
+        for s in 1..600 {
+            slow.note(2048, at(s)).unwrap();
+        }
+        // A burst then silence within one window is fine; the next window judges afresh.
+        let mut burst = Stall::new(STALL_WINDOW, STALL_MIN_BYTES, t0);
+        burst.note(1 << 20, at(1)).unwrap();
+        burst.note(1, at(61)).unwrap();
+        assert!(burst.note(1, at(122)).is_err());
     }
 }
