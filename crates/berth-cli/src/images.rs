@@ -19,7 +19,7 @@ pub struct LoadArgs {
     /// Read from a tar archive file (or an OCI layout directory) instead of STDIN.
     #[arg(short, long)]
     input: Option<PathBuf>,
-    /// Suppress the load output.
+    /// Suppress the progress bar; the loaded images are still listed.
     #[arg(short, long)]
     quiet: bool,
 }
@@ -180,14 +180,13 @@ pub fn load(engine: &Engine, a: &LoadArgs) -> CmdResult {
         }
     };
     let loaded = engine.load(source)?;
-    if !a.quiet {
-        for (id, tags) in loaded {
-            if tags.is_empty() {
-                println!("Loaded image ID: {id}");
-            }
-            for t in tags {
-                println!("Loaded image: {}", t.familiar());
-            }
+    // As Docker: --quiet drops the progress, not the list of what was loaded.
+    for (id, tags) in loaded {
+        if tags.is_empty() {
+            println!("Loaded image ID: {id}");
+        }
+        for t in tags {
+            println!("Loaded image: {}", t.familiar());
         }
     }
     Ok(())

@@ -243,6 +243,62 @@ fn podman_and_skopeo_interop() {
     env.assert_clean();
 }
 
+#[test]
+fn load_memory_does_not_grow_with_the_layer() {
+    if !ready(&["gzip", "python3"]) {
+        return;
+    }
+    let env = Env::new("load-memory");
+    let dir = env.path("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A gzipped layer holding one 512 MiB file (zeros, so the archive is small): berth streams
+    // it, decompressing, hashing and writing, and holds no more of it than a few buffers.
+    sh(&format!(
+        "set -e; cd {d}; mkdir root; truncate -s 512M root/zeros; \
+         t() {{ tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C root -cf - .; }}; \
+         t | sha256sum | cut -d' ' -f1 > diffid; t | gzip -1 > layer.tar.gz; \
+         printf '{{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\"]}}}}' $(cat diffid) > config.json; \
+         printf '[{{\"Config\":\"config.json\",\"RepoTags\":[\"big:1\"],\"Layers\":[\"layer.tar.gz\"]}}]' > manifest.json; \
+         tar -cf big.tar manifest.json config.json layer.tar.gz; rm -rf root layer.tar.gz",
+        d = dir.display()
+    ));
+    // The peak resident memory of the load, as the kernel counts it for a waited-for child.
+    let measure = "import resource, subprocess, sys\n\
+                   r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+                   sys.stderr.buffer.write(r.stderr)\n\
+                   sys.stdout.buffer.write(r.stdout)\n\
+                   sys.stdout.flush()\n\
+                   print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+    let archive = dir.join("big.tar");
+    let out = Command::new("python3")
+        .args(["-c", measure, BERTH, "--root"])
+        .arg(env.root())
+        .arg("--runroot")
+        .arg(env.path("run"))
+        .args(["load", "-q", "-i"])
+        .arg(&archive)
+        .env("DOCKER_CONFIG", env.path("docker"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    // `load -q` drops the progress, not the list of what was loaded (as Docker).
+    let (listed, last) = said
+        .trim()
+        .rsplit_once('\n')
+        .expect("berth's output, then ours");
+    assert_eq!(listed.trim(), "Loaded image: big:1");
+    let (code, peak_kib) = last.split_once(' ').expect("status and peak");
+    assert_eq!(code, "0", "{}", String::from_utf8_lossy(&out.stderr));
+    let peak_kib: u64 = peak_kib.parse().unwrap();
+    assert!(
+        peak_kib < 64 << 10,
+        "berth load of a 512 MiB layer peaked at {peak_kib} KiB"
+    );
+    let size: u64 = inspect(&env, "big:1", "{{.Size}}").parse().unwrap();
+    assert!(size >= 512 << 20, "{size}");
+    env.assert_clean();
+}
+
 /// A docker-archive holding one image with the given layer tar.
 fn docker_archive_with_layer(layer: &[u8]) -> Vec<u8> {
     let diff_id = sha256(layer);
