@@ -354,6 +354,88 @@ fn skopeo_pushes_berth_pulls_and_berth_pushes_skopeo_and_podman_read() {
 }
 
 /// An OCI layout with one image index over two platforms' manifests.
+#[test]
+fn pull_draws_its_progress_in_place_on_a_terminal() {
+    if !common::ready(&["docker-registry", "skopeo", "script"]) {
+        return;
+    }
+    let env = Env::new("reg-tty");
+    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    let archive = two_layer_archive(&env);
+    let name = format!("{}/tty/app:1", reg.addr());
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{name}"),
+    ]);
+    let layers: Vec<String> = {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{name}"),
+        ]);
+        let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap()[7..19].to_owned())
+            .collect()
+    };
+    assert_eq!(layers.len(), 2);
+    // Under a terminal (script(1) gives berth one), every layer has a line, redrawn in place.
+    let puller = Env::new("reg-tty-pull");
+    let cmd = format!(
+        "DOCKER_CONFIG={} {} --root {} --runroot {} pull {name}",
+        puller.path("docker").display(),
+        common::BERTH,
+        puller.root().display(),
+        puller.path("run").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(shown.contains("1: Pulling from tty/app"), "{shown}");
+    // Each redraw moves up over the layers' lines and clears each before writing it.
+    assert!(
+        shown.contains("\x1b[2A"),
+        "no redraw over two lines: {shown:?}"
+    );
+    for l in &layers {
+        let bar = format!("\x1b[2K{l}: Downloading [");
+        assert!(shown.contains(&bar), "no progress bar for {l}: {shown:?}");
+    }
+    // The last drawing shows both layers complete, then Docker's status line.
+    let last = shown.rsplit("\x1b[2A").next().unwrap();
+    for l in &layers {
+        assert!(
+            last.contains(&format!("\x1b[2K{l}: Pull complete")),
+            "{l} is not complete in the last drawing: {last:?}"
+        );
+    }
+    assert!(
+        shown.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{shown}"
+    );
+    // Not on a terminal: plain lines, no escape sequences and no bars.
+    let plain = Env::new("reg-tty-plain");
+    let text = berth_ok(&plain, &["pull", &name]);
+    assert!(
+        !text.contains('\x1b') && !text.contains("Downloading ["),
+        "{text:?}"
+    );
+    for l in &layers {
+        assert!(text.contains(&format!("{l}: Pull complete\n")), "{text}");
+    }
+}
+
 fn multi_arch_layout(env: &Env) -> (PathBuf, [String; 2]) {
     let dir = env.path("multi");
     let blobs = dir.join("blobs/sha256");
