@@ -1,4 +1,4 @@
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 
 use berth_types::image::media_type;
 
@@ -14,6 +14,15 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// zstd frames may ask for a window of up to 2^27 bytes (zstd's own default decoding limit).
 const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// Compresses `src` into `dst` with gzip at the default level, with no file name or time in
+/// the header, so that the same input always gives the same bytes (and the same digest).
+/// Returns `dst`.
+pub fn gzip<W: Write>(mut src: impl Read, dst: W) -> io::Result<W> {
+    let mut encoder = flate2::write::GzEncoder::new(dst, flate2::Compression::default());
+    io::copy(&mut src, &mut encoder)?;
+    encoder.finish()
+}
 
 impl Compression {
     pub fn detect(head: &[u8]) -> Self {

@@ -19,7 +19,7 @@ mod read;
 mod stream;
 
 pub use apply::{ApplyReport, apply_layer, apply_layer_unhashed};
-pub use compression::Compression;
+pub use compression::{Compression, gzip};
 pub use error::ArchiveError;
 pub use read::{HashingReader, TeeReader};
 pub use stream::{EntryKind, EntryMeta, for_each_entry, for_each_entry_seekable};

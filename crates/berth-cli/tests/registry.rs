@@ -284,13 +284,35 @@ fn skopeo_pushes_berth_pulls_and_berth_pushes_skopeo_and_podman_read() {
         raw2
     );
     let m: serde_json::Value = serde_json::from_str(&raw2).unwrap();
-    for d in m["layers"].as_array().unwrap().iter().chain([&m["config"]]) {
+    // The built image's layers are stored uncompressed; the push gzips them, as Docker does,
+    // and each decompresses to the stored layer (whose digest is its DiffID).
+    let stored = |hexd: &str| std::fs::read(env.root().join("blobs/sha256").join(hexd)).unwrap();
+    let built_config: serde_json::Value =
+        serde_json::from_str(&berth_ok(&env, &["image", "inspect", "reg-app:1"])).unwrap();
+    let diff_ids = built_config[0]["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (i, d) in m["layers"].as_array().unwrap().iter().enumerate() {
         let digest = d["digest"].as_str().unwrap();
-        let hexd = digest.strip_prefix("sha256:").unwrap();
-        let theirs = std::fs::read(oci.join(hexd)).unwrap();
-        let ours = std::fs::read(env.root().join("blobs/sha256").join(hexd)).unwrap();
-        assert!(theirs == ours, "blob {digest} differs");
+        assert_eq!(
+            d["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        let theirs = std::fs::read(oci.join(digest.strip_prefix("sha256:").unwrap())).unwrap();
+        assert_eq!(sha256(&theirs), digest);
+        let plain = gunzip(&theirs);
+        let diff_id = diff_ids[i].as_str().unwrap();
+        assert_eq!(sha256(&plain), diff_id);
+        assert!(plain == stored(diff_id.strip_prefix("sha256:").unwrap()));
+        assert!(theirs.len() < plain.len(), "layer {i} was not compressed");
     }
+    let config_hex = m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap();
+    assert!(std::fs::read(oci.join(config_hex)).unwrap() == stored(config_hex));
     let id = common::inspect(&env, "reg-app:1", "{{.Id}}");
     assert_eq!(m["config"]["digest"].as_str().unwrap(), id);
     assert!(
@@ -861,6 +883,22 @@ fn tar_of(content: &str) -> Vec<u8> {
     h.set_cksum();
     tar.append_data(&mut h, "file", content.as_bytes()).unwrap();
     tar.into_inner().unwrap()
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    out.stdout
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

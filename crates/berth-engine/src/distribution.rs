@@ -5,6 +5,7 @@
 //! Nothing is referenced before every digest (manifest, config, blobs) and every DiffID is
 //! checked, so a refused pull leaves only garbage that the collection after it removes.
 
+use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,7 +16,7 @@ use berth_archive::{ApplyReport, ArchiveError, Compression, apply_layer};
 use berth_registry::{FetchedManifest, Options, Registry, Repository};
 use berth_store::{LayerRecord, NewImage, StagingDir, StoreError};
 use berth_types::image::{Descriptor, ImageConfig, Index, Manifest, Platform, media_type};
-use berth_types::{Digest, Reference, chain_ids};
+use berth_types::{Digest, Reference, Sha256Writer, chain_ids};
 
 use crate::image::MAX_METADATA_BLOB;
 use crate::load::host_arch;
@@ -562,7 +563,7 @@ impl Engine {
             )));
         }
         let tag = dest.tag().unwrap_or("latest").to_owned();
-        let (manifest_bytes, manifest_mt, manifest) = self.push_manifest(&image)?;
+        let (manifest_bytes, manifest_mt, manifest, sources) = self.push_manifest(&image)?;
         let mount_from: Vec<String> = image
             .repo_digests
             .iter()
@@ -572,12 +573,21 @@ impl Engine {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut blobs: Vec<&Descriptor> = manifest.layers.iter().collect();
-        blobs.push(&manifest.config);
+        let mut blobs: Vec<(&Descriptor, Option<&Arc<File>>)> = manifest
+            .layers
+            .iter()
+            .zip(sources.iter().map(Option::as_ref))
+            .collect();
+        blobs.push((&manifest.config, None));
         let last = blobs.len() - 1;
         let digest = with_repository(&dest, options, true, &mount_from, |repo| {
-            for (_, r) in in_parallel(&blobs, |k, desc| {
-                self.push_blob(repo, desc, &mount_from, chunk_size, k != last, progress)
+            for (_, r) in in_parallel(&blobs, |k, (desc, source)| {
+                let push = PushBlob {
+                    desc,
+                    source: *source,
+                    report: k != last,
+                };
+                self.push_blob(repo, push, &mount_from, chunk_size, progress)
             }) {
                 r?;
             }
@@ -596,11 +606,10 @@ impl Engine {
     }
 
     /// The manifest to push: the one the image came with, when the store has every blob it
-    /// names, else an OCI manifest of the stored blobs.
-    fn push_manifest(
-        &self,
-        image: &berth_store::ImageRecord,
-    ) -> Result<(Vec<u8>, String, Manifest)> {
+    /// names, else an OCI manifest of the stored blobs, with uncompressed layers compressed
+    /// with gzip for the push (as Docker pushes them), each into a scratch file returned
+    /// beside its descriptor.
+    fn push_manifest(&self, image: &berth_store::ImageRecord) -> Result<PushManifest> {
         if let Some((digest, mt)) = &image.manifest
             && matches!(
                 mt.as_str(),
@@ -615,39 +624,67 @@ impl Engine {
                 .zip(&image.layers)
                 .all(|(d, l)| d.digest == l.blob_digest && d.size == l.compressed_size)
         {
-            return Ok((bytes, mt.clone(), m));
+            let sources = vec![None; m.layers.len()];
+            return Ok((bytes, mt.clone(), m, sources));
         }
         let (config, _) = self.image_config(image)?;
+        let mut layers = Vec::new();
+        let mut sources = Vec::new();
+        for (_, r) in {
+            let mut done = in_parallel(&image.layers, |_, l| self.push_layer(l));
+            done.sort_by_key(|(k, _)| *k);
+            done
+        } {
+            let (desc, source) = r?;
+            layers.push(desc);
+            sources.push(source);
+        }
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(media_type::OCI_MANIFEST.into()),
             config: Descriptor::new(media_type::OCI_CONFIG, image.id, config.len() as u64),
-            layers: image
-                .layers
-                .iter()
-                .map(|l| {
-                    Descriptor::new(
-                        crate::save::oci_layer_type(&l.media_type),
-                        l.blob_digest,
-                        l.compressed_size,
-                    )
-                })
-                .collect(),
+            layers,
             annotations: Default::default(),
         };
         let bytes = serde_json::to_vec(&manifest).expect("plain data");
-        Ok((bytes, media_type::OCI_MANIFEST.into(), manifest))
+        Ok((bytes, media_type::OCI_MANIFEST.into(), manifest, sources))
+    }
+
+    /// A stored layer as pushed: as stored when compressed, else compressed with gzip into a
+    /// scratch file (the same bytes every time, so a second push finds it in the registry).
+    fn push_layer(&self, l: &LayerRecord) -> Result<(Descriptor, Option<Arc<File>>)> {
+        let mt = crate::save::oci_layer_type(&l.media_type);
+        if mt != media_type::OCI_LAYER {
+            return Ok((Descriptor::new(mt, l.blob_digest, l.compressed_size), None));
+        }
+        let what = format!("layer {}", l.blob_digest);
+        let stored = self.store.open_blob(&l.blob_digest)?;
+        let mut hashed = HashingWriter {
+            inner: self.store.scratch_file()?,
+            hash: Sha256Writer::new(),
+        };
+        hashed = berth_archive::gzip(BufReader::with_capacity(CHUNK, stored), hashed)
+            .map_err(EngineError::io("compress", what))?;
+        let (digest, size) = hashed.hash.finish();
+        Ok((
+            Descriptor::new(media_type::OCI_LAYER_GZIP, digest, size),
+            Some(Arc::new(hashed.inner)),
+        ))
     }
 
     fn push_blob(
         &self,
         repo: &Repository<'_>,
-        desc: &Descriptor,
+        blob: PushBlob<'_>,
         mount_from: &[String],
         chunk_size: Option<u64>,
-        report: bool,
         progress: Progress<'_>,
     ) -> Result<()> {
+        let PushBlob {
+            desc,
+            source,
+            report,
+        } = blob;
         let say = |status, current| {
             if report {
                 progress(Transfer {
@@ -670,7 +707,10 @@ impl Engine {
             say(LayerStatus::MountedFrom(from), desc.size);
             return Ok(());
         };
-        let file = self.store.open_blob(&desc.digest)?;
+        let file = match source {
+            Some(f) => f.clone(),
+            None => Arc::new(self.store.open_blob(&desc.digest)?),
+        };
         let len = file
             .metadata()
             .map_err(EngineError::io("stat", self.store.blob_path(&desc.digest)))?
@@ -688,7 +728,7 @@ impl Engine {
             None if desc.size > DEFAULT_CHUNK => Some(DEFAULT_CHUNK),
             None => None,
         };
-        repo.upload(upload, &desc.digest, desc.size, Arc::new(file), chunk)?;
+        repo.upload(upload, &desc.digest, desc.size, file, chunk)?;
         say(LayerStatus::Pushed, desc.size);
         Ok(())
     }
@@ -699,6 +739,36 @@ impl Engine {
         with_repository(&reference, options, false, &[], |repo| {
             Ok(repo.manifest(&manifest_ref(&reference))?)
         })
+    }
+}
+
+/// A manifest to push: its bytes, media type and parsed form, and for each layer the scratch
+/// file holding it when it was compressed for the push (else the stored blob is sent).
+type PushManifest = (Vec<u8>, String, Manifest, Vec<Option<Arc<File>>>);
+
+/// One blob of a push: its descriptor, where its bytes are when not in the store, and whether
+/// its progress is shown (the config's is not).
+struct PushBlob<'a> {
+    desc: &'a Descriptor,
+    source: Option<&'a Arc<File>>,
+    report: bool,
+}
+
+/// Hashes what it writes on its way to `inner`.
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256Writer,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

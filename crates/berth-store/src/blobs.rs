@@ -1,5 +1,6 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use berth_types::{Digest, Sha256Writer};
@@ -123,6 +124,21 @@ impl Store {
 
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).exists()
+    }
+
+    /// An empty file in the ingest area, already unlinked, for bytes that are needed for a while
+    /// and then never again (a layer compressed for a push). It goes when it is closed.
+    pub fn scratch_file(&self) -> Result<File> {
+        let path = self.ingest_dir().join(random_name("scratch"));
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(StoreError::io("create", &path))?;
+        std::fs::remove_file(&path).map_err(StoreError::io("remove", &path))?;
+        Ok(file)
     }
 
     /// Starts writing a blob. Hold [`Store::writer_lock`] until it is referenced.
