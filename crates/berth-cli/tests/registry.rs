@@ -733,6 +733,8 @@ struct Req {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    /// The body, when it is small (a form); larger ones are read and dropped.
+    body: Vec<u8>,
 }
 
 impl Req {
@@ -831,12 +833,18 @@ fn serve_one(
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
             .collect(),
+        body: Vec::new(),
     };
+    let mut req = req;
     if let Some(n) = req
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok())
     {
-        std::io::copy(&mut (&mut reader).take(n), &mut std::io::sink())?;
+        if n <= 64 << 10 {
+            (&mut reader).take(n).read_to_end(&mut req.body)?;
+        } else {
+            std::io::copy(&mut (&mut reader).take(n), &mut std::io::sink())?;
+        }
     }
     log.lock()
         .unwrap()
@@ -1342,6 +1350,79 @@ fn bearer_token_flow() {
         0,
         "a failed login stored credentials"
     );
+}
+
+#[test]
+fn identity_tokens_are_exchanged_for_access_tokens() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let img = Arc::new(tiny_image("behind an identity token\n"));
+    let i = img.clone();
+    let posted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let p = posted.clone();
+    let mock = Mock::start(Arc::new(move |r: &Req, addr| {
+        if r.path.starts_with("/token") {
+            // Only the OAuth2 refresh-token grant is answered; a password is never asked for.
+            if r.method != "POST" {
+                return Resp::status(401);
+            }
+            let form = String::from_utf8_lossy(&r.body).into_owned();
+            p.lock().unwrap().push(form.clone());
+            let mut fields: Vec<&str> = form.split('&').collect();
+            fields.sort();
+            let expected = [
+                "client_id=berth",
+                "grant_type=refresh_token",
+                "refresh_token=idtok-1",
+                "scope=repository%3Aimg%3Apull",
+                "service=mock+registry",
+            ];
+            if fields != expected {
+                return Resp::status(401);
+            }
+            return Resp::ok(
+                "application/json",
+                br#"{"access_token":"tok-1","expires_in":60}"#.to_vec(),
+            );
+        }
+        if r.header("authorization") != Some("Bearer tok-1") {
+            let mut resp = Resp::status(401);
+            resp.headers.push((
+                "WWW-Authenticate".into(),
+                format!("Bearer realm=\"http://{addr}/token\",service=\"mock registry\""),
+            ));
+            return resp;
+        }
+        serve_tiny(&i, r)
+    }));
+    let env = Env::new("reg-idtoken");
+    let server = format!("127.0.0.1:{}", mock.addr.port());
+    std::fs::create_dir_all(env.path("docker")).unwrap();
+    std::fs::write(
+        env.path("docker/config.json"),
+        serde_json::json!({ "auths": { server.clone(): { "identitytoken": "idtok-1" } } })
+            .to_string(),
+    )
+    .unwrap();
+    let name = format!("{}:1", mock.name("img"));
+    berth_ok(&env, &["pull", "-q", &name]);
+    assert_eq!(common::inspect(&env, &name, "{{.Id}}"), sha256(&img.config));
+    let posted = posted.lock().unwrap().clone();
+    assert!(!posted.is_empty(), "no token was asked for");
+    let log = mock.log.lock().unwrap().clone();
+    assert!(
+        !log.iter().any(|l| l.starts_with("GET /token")),
+        "the identity token was not used as a refresh token: {log:?}"
+    );
+    // A wrong identity token gets no access token, and the pull says so.
+    std::fs::write(
+        env.path("docker/config.json"),
+        serde_json::json!({ "auths": { server: { "identitytoken": "stale" } } }).to_string(),
+    )
+    .unwrap();
+    berth_ok(&env, &["rmi", &name]);
+    berth_fails(&env, &["pull", &name], 1, "unauthorized");
 }
 
 fn make_tls(dir: &Path) -> RegistryTls {

@@ -26,7 +26,25 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The user name under which Docker files an identity token (an OAuth2 refresh token) instead
+/// of a password, in credential helpers' answers.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
 impl Credentials {
+    /// An identity token: exchanged at the token endpoint (`grant_type=refresh_token`), never
+    /// sent as a password.
+    pub fn identity_token(token: impl Into<String>) -> Self {
+        Self {
+            username: IDENTITY_TOKEN_USER.into(),
+            password: token.into(),
+        }
+    }
+
+    /// The identity token these credentials are, if they are one.
+    pub fn as_identity_token(&self) -> Option<&str> {
+        (self.username == IDENTITY_TOKEN_USER).then_some(self.password.as_str())
+    }
+
     /// The value of a basic `Authorization` header.
     pub fn basic_header(&self) -> String {
         format!(
@@ -118,6 +136,12 @@ impl AuthFile {
         let Some((key, entry)) = auths.iter().find(|(k, _)| key_host(k) == want) else {
             return Ok(None);
         };
+        // A registry that gave an identity token at login is asked for tokens with it.
+        if let Some(token) = entry.get("identitytoken").and_then(Value::as_str)
+            && !token.is_empty()
+        {
+            return Ok(Some(Credentials::identity_token(token)));
+        }
         let Some(encoded) = entry.get("auth").and_then(Value::as_str) else {
             return Ok(None);
         };

@@ -346,15 +346,16 @@ impl Registry {
         let Some(Challenge::Bearer { realm, service }) = &self.challenge else {
             unreachable!("token asked of a registry without a bearer challenge");
         };
-        let mut url = reqwest::Url::parse(realm).map_err(|e| {
+        let realm_url = reqwest::Url::parse(realm).map_err(|e| {
             RegistryError::invalid(
                 format!("registry {}", self.endpoint.domain),
                 format!("token realm {realm:?} is not a URL: {e}"),
             )
         })?;
-        check_realm(&url, &self.endpoint.base, self.insecure).map_err(|message| {
+        check_realm(&realm_url, &self.endpoint.base, self.insecure).map_err(|message| {
             RegistryError::invalid(format!("registry {}", self.endpoint.domain), message)
         })?;
+        let mut url = realm_url.clone();
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -364,10 +365,33 @@ impl Registry {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = self.http.get(url);
-        if let Some(c) = &self.credentials {
-            req = req.header(AUTHORIZATION, c.basic_header());
-        }
+        let req = match self
+            .credentials
+            .as_ref()
+            .and_then(|c| c.as_identity_token())
+        {
+            // An identity token is an OAuth2 refresh token: posted, with the same service and
+            // scopes (space-separated), for an access token.
+            Some(refresh) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token".to_owned()),
+                    ("refresh_token", refresh.to_owned()),
+                    ("client_id", "berth".to_owned()),
+                    ("scope", scopes.join(" ")),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s.clone()));
+                }
+                self.http.post(realm_url).form(&form)
+            }
+            None => {
+                let req = self.http.get(url);
+                match &self.credentials {
+                    Some(c) => req.header(AUTHORIZATION, c.basic_header()),
+                    None => req,
+                }
+            }
+        };
         let resp = req.send().map_err(|e| self.unreachable(&e))?;
         let resp = check(resp, &format!("{what}: token"))?;
         let body = read_limited(resp, MAX_SMALL_ANSWER, "token")?;
