@@ -162,6 +162,19 @@ fn two_layer_archive(env: &Env) -> PathBuf {
     out
 }
 
+/// Builds the two-layer image and has skopeo push it to `dest` (`docker://…`), compressing
+/// the layers with gzip on the way.
+fn skopeo_push_two_layers(env: &Env, dest: &str) {
+    let archive = two_layer_archive(env);
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        dest,
+    ]);
+}
+
 fn skopeo(args: &[&str]) -> String {
     let out = Command::new("skopeo").args(args).output().unwrap();
     assert!(out.status.success(), "skopeo {args:?}: {}", stderr(&out));
@@ -189,16 +202,8 @@ fn skopeo_pushes_berth_pulls_and_berth_pushes_skopeo_and_podman_read() {
     }
     let env = Env::new("reg-roundtrip");
     let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
-    let archive = two_layer_archive(&env);
     let src = format!("docker://{}/skopeo/app:1", reg.addr());
-    // skopeo compresses the layers with gzip on the way.
-    skopeo(&[
-        "copy",
-        "-q",
-        "--dest-tls-verify=false",
-        &format!("docker-archive:{}", archive.display()),
-        &src,
-    ]);
+    skopeo_push_two_layers(&env, &src);
     let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &src]);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let config_digest = manifest["config"]["digest"].as_str().unwrap().to_owned();
@@ -375,7 +380,6 @@ fn skopeo_pushes_berth_pulls_and_berth_pushes_skopeo_and_podman_read() {
     env.assert_clean();
 }
 
-/// An OCI layout with one image index over two platforms' manifests.
 #[test]
 fn pull_draws_its_progress_in_place_on_a_terminal() {
     if !common::ready(&["docker-registry", "skopeo", "script"]) {
@@ -383,15 +387,8 @@ fn pull_draws_its_progress_in_place_on_a_terminal() {
     }
     let env = Env::new("reg-tty");
     let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
-    let archive = two_layer_archive(&env);
     let name = format!("{}/tty/app:1", reg.addr());
-    skopeo(&[
-        "copy",
-        "-q",
-        "--dest-tls-verify=false",
-        &format!("docker-archive:{}", archive.display()),
-        &format!("docker://{name}"),
-    ]);
+    skopeo_push_two_layers(&env, &format!("docker://{name}"));
     let layers: Vec<String> = {
         let raw = skopeo(&[
             "inspect",
@@ -458,6 +455,7 @@ fn pull_draws_its_progress_in_place_on_a_terminal() {
     }
 }
 
+/// An OCI layout with one image index over two platforms' manifests.
 fn multi_arch_layout(env: &Env) -> (PathBuf, [String; 2]) {
     let dir = env.path("multi");
     let blobs = dir.join("blobs/sha256");
@@ -1266,30 +1264,12 @@ fn bearer_token_flow() {
         return;
     }
     let img = Arc::new(tiny_image("behind a token\n"));
-    let i = img.clone();
-    let mock = Mock::start(Arc::new(move |r: &Req, addr| {
-        if r.path.starts_with("/token") {
-            // user:secret
-            if r.header("authorization") != Some("Basic dXNlcjpzZWNyZXQ=") {
-                return Resp::status(401);
-            }
-            return Resp::ok(
-                "application/json",
-                br#"{"token":"tok-1","expires_in":60}"#.to_vec(),
-            );
-        }
-        if r.header("authorization") != Some("Bearer tok-1") {
-            let mut resp = Resp::status(401);
-            resp.headers.push((
-                "WWW-Authenticate".into(),
-                format!(
-                    "Bearer realm=\"http://{addr}/token\",service=\"mock registry\",scope=\"repository:img:pull\""
-                ),
-            ));
-            return resp;
-        }
-        serve_tiny(&i, r)
-    }));
+    let mock = behind_tokens(
+        img.clone(),
+        // user:secret
+        |r| r.header("authorization") == Some("Basic dXNlcjpzZWNyZXQ="),
+        br#"{"token":"tok-1","expires_in":60}"#,
+    );
     let env = Env::new("reg-bearer");
     let server = format!("127.0.0.1:{}", mock.addr.port());
     let server = server.as_str();
@@ -1358,44 +1338,28 @@ fn identity_tokens_are_exchanged_for_access_tokens() {
         return;
     }
     let img = Arc::new(tiny_image("behind an identity token\n"));
-    let i = img.clone();
     let posted = Arc::new(Mutex::new(Vec::<String>::new()));
     let p = posted.clone();
-    let mock = Mock::start(Arc::new(move |r: &Req, addr| {
-        if r.path.starts_with("/token") {
-            // Only the OAuth2 refresh-token grant is answered; a password is never asked for.
-            if r.method != "POST" {
-                return Resp::status(401);
-            }
+    // Only the OAuth2 refresh-token grant is answered; a password is never asked for.
+    let mock = behind_tokens(
+        img.clone(),
+        move |r| {
             let form = String::from_utf8_lossy(&r.body).into_owned();
             p.lock().unwrap().push(form.clone());
             let mut fields: Vec<&str> = form.split('&').collect();
             fields.sort();
-            let expected = [
-                "client_id=berth",
-                "grant_type=refresh_token",
-                "refresh_token=idtok-1",
-                "scope=repository%3Aimg%3Apull",
-                "service=mock+registry",
-            ];
-            if fields != expected {
-                return Resp::status(401);
-            }
-            return Resp::ok(
-                "application/json",
-                br#"{"access_token":"tok-1","expires_in":60}"#.to_vec(),
-            );
-        }
-        if r.header("authorization") != Some("Bearer tok-1") {
-            let mut resp = Resp::status(401);
-            resp.headers.push((
-                "WWW-Authenticate".into(),
-                format!("Bearer realm=\"http://{addr}/token\",service=\"mock registry\""),
-            ));
-            return resp;
-        }
-        serve_tiny(&i, r)
-    }));
+            r.method == "POST"
+                && fields
+                    == [
+                        "client_id=berth",
+                        "grant_type=refresh_token",
+                        "refresh_token=idtok-1",
+                        "scope=repository%3Aimg%3Apull",
+                        "service=mock+registry",
+                    ]
+        },
+        br#"{"access_token":"tok-1","expires_in":60}"#,
+    );
     let env = Env::new("reg-idtoken");
     let server = format!("127.0.0.1:{}", mock.addr.port());
     std::fs::create_dir_all(env.path("docker")).unwrap();
@@ -1423,6 +1387,52 @@ fn identity_tokens_are_exchanged_for_access_tokens() {
     .unwrap();
     berth_ok(&env, &["rmi", &name]);
     berth_fails(&env, &["pull", &name], 1, "unauthorized");
+}
+
+/// A registry serving `img` to requests bearing `Bearer tok-1`, with a token endpoint (`/token`)
+/// that answers `answer` to the requests `grant` accepts and 401 to others.
+fn behind_tokens(
+    img: Arc<TinyImage>,
+    grant: impl Fn(&Req) -> bool + Send + Sync + 'static,
+    answer: &'static [u8],
+) -> Mock {
+    Mock::start(Arc::new(move |r: &Req, addr| {
+        if r.path.starts_with("/token") {
+            return if grant(r) {
+                Resp::ok("application/json", answer.to_vec())
+            } else {
+                Resp::status(401)
+            };
+        }
+        if r.header("authorization") != Some("Bearer tok-1") {
+            let mut resp = Resp::status(401);
+            resp.headers.push((
+                "WWW-Authenticate".into(),
+                format!(
+                    "Bearer realm=\"http://{addr}/token\",service=\"mock registry\",scope=\"repository:img:pull\""
+                ),
+            ));
+            return resp;
+        }
+        serve_tiny(&img, r)
+    }))
+}
+
+/// `berth login --cert-dir CERTS -u tester --password-stdin REGISTRY`, given the password.
+fn login_tester(env: &Env, certs: &str, registry: &str, password: &[u8]) -> Output {
+    berth(
+        env,
+        &[
+            "login",
+            "--cert-dir",
+            certs,
+            "-u",
+            "tester",
+            "--password-stdin",
+            registry,
+        ],
+        Some(password),
+    )
 }
 
 fn make_tls(dir: &Path) -> RegistryTls {
@@ -1483,19 +1493,7 @@ fn tls_and_basic_auth() {
         "{}",
         stderr(&anonymous)
     );
-    let wrong = berth(
-        &env,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "tester",
-            "--password-stdin",
-            &reg.addr(),
-        ],
-        Some(b"wrong\n"),
-    );
+    let wrong = login_tester(&env, certs, &reg.addr(), b"wrong\n");
     assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
     assert!(
         stderr(&wrong).contains("unauthorized"),
@@ -1506,19 +1504,7 @@ fn tls_and_basic_auth() {
         !env.path("docker/config.json").exists(),
         "a failed login stored credentials"
     );
-    let login = berth(
-        &env,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "tester",
-            "--password-stdin",
-            &reg.addr(),
-        ],
-        Some(b"s3cret\n"),
-    );
+    let login = login_tester(&env, certs, &reg.addr(), b"s3cret\n");
     assert!(login.status.success(), "{}", stderr(&login));
     berth_ok(
         &env,
@@ -1564,21 +1550,7 @@ fn client_certificates_from_the_cert_dir() {
     env.ok(&["import", tar.to_str().unwrap(), "mtls-app:1"]);
     let dest = format!("{}/mtls/app:1", reg.addr());
     let certs_dir = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let login = |certs: &str| {
-        berth(
-            &env,
-            &[
-                "login",
-                "--cert-dir",
-                certs,
-                "-u",
-                "tester",
-                "--password-stdin",
-                &reg.addr(),
-            ],
-            Some(b"s3cret\n"),
-        )
-    };
+    let login = |certs: &str| login_tester(&env, certs, &reg.addr(), b"s3cret\n");
     // The CA alone: the registry ends the handshake, and the error says it could not be reached.
     let refused = login(&certs_dir("certs"));
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
