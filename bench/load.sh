@@ -22,16 +22,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
-BERTH=${BERTH:-target/release/berth}
-CACHE=${CACHE:-/var/cache/berth-bench}
-[ "$(id -u)" = 0 ] || { echo "bench/load.sh: run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "bench/load.sh: no berth binary at $BERTH (cargo build --release)" >&2; exit 1; }
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench/load.sh: ROUNDS must be a positive integer" >&2; exit 1; }
-BERTH=$(realpath "$BERTH")
+. bench/mounts.sh
+rounds_settings load
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-. bench/mounts.sh
 cleanup() {
   trap - EXIT INT TERM
   local s
@@ -120,8 +114,6 @@ for ((i = 1; i <= ROUNDS; i++)); do
   for tool in "${tools[@]}"; do run "$tool" "$work/$tool.times"; done
 done
 
-median() { cut -d' ' -f1 "$1" | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-peak() { cut -d' ' -f2 "$1" | sort -n | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 mb=$(median "$work/berth.times") mp=$(median "$work/podman.times") mu=$(median "$work/umoci.times")
 pb=$(peak "$work/berth.times")
 printf '%-14s median %s s  peak %s MiB\n' "berth load" "$mb" "$pb" \

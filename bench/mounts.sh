@@ -1,5 +1,24 @@
 # Shared by the benchmarks (sourced, not run).
 
+# The settings bench/load.sh and bench/registry.sh take, checked: ROUNDS (default 5), BERTH
+# (default target/release/berth, made absolute) and CACHE (default /var/cache/berth-bench).
+# `rounds_settings NAME`.
+rounds_settings() {
+  local name=$1
+  ROUNDS=${ROUNDS:-5}
+  BERTH=${BERTH:-target/release/berth}
+  CACHE=${CACHE:-/var/cache/berth-bench}
+  [ "$(id -u)" = 0 ] || { echo "bench/$name.sh: run as root" >&2; exit 1; }
+  [ -x "$BERTH" ] || { echo "bench/$name.sh: no berth binary at $BERTH (cargo build --release)" >&2; exit 1; }
+  [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench/$name.sh: ROUNDS must be a positive integer" >&2; exit 1; }
+  BERTH=$(realpath "$BERTH")
+}
+
+# The median of the first column (seconds) and the largest second column (KiB, printed in MiB)
+# of a file of `/usr/bin/time -f '%e %M'` lines.
+median() { cut -d' ' -f1 "$1" | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+peak() { cut -d' ' -f2 "$1" | sort -n | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
+
 # Unmounts everything at or below a directory, deepest first.
 unmount_under() {
   local d; d=$(realpath -m "$1")

@@ -24,13 +24,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
-BERTH=${BERTH:-target/release/berth}
-CACHE=${CACHE:-/var/cache/berth-bench}
-[ "$(id -u)" = 0 ] || { echo "bench/registry.sh: run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "bench/registry.sh: no berth binary at $BERTH (cargo build --release)" >&2; exit 1; }
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench/registry.sh: ROUNDS must be a positive integer" >&2; exit 1; }
-BERTH=$(realpath "$BERTH")
+. bench/mounts.sh
+rounds_settings registry
 
 need=()
 for p in podman skopeo docker-registry time; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
@@ -45,7 +40,6 @@ fi
 
 work=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
 registries=()
-. bench/mounts.sh
 cleanup() {
   trap - EXIT INT TERM
   local p s
@@ -149,8 +143,6 @@ for ((i = 1; i <= ROUNDS; i++)); do
   for tool in "${tools[@]}"; do run "$tool" "$work/$tool.times"; done
 done
 
-median() { cut -d' ' -f1 "$1" | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-peak() { cut -d' ' -f2 "$1" | sort -n | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 for tool in "${tools[@]}"; do
   printf '%-15s median %s s  peak %s MiB\n' "${tool//-/ }" "$(median "$work/$tool.times")" "$(peak "$work/$tool.times")"
 done
