@@ -563,7 +563,6 @@ impl Engine {
             )));
         }
         let tag = dest.tag().unwrap_or("latest").to_owned();
-        let (manifest_bytes, manifest_mt, manifest, sources) = self.push_manifest(&image)?;
         let mount_from: Vec<String> = image
             .repo_digests
             .iter()
@@ -573,14 +572,17 @@ impl Engine {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut blobs: Vec<(&Descriptor, Option<&Arc<File>>)> = manifest
-            .layers
-            .iter()
-            .zip(sources.iter().map(Option::as_ref))
-            .collect();
-        blobs.push((&manifest.config, None));
-        let last = blobs.len() - 1;
-        let digest = with_repository(&dest, options, true, &mount_from, |repo| {
+        // The registry is reached first: layers compressed for the push are not compressed
+        // for nothing when it cannot be.
+        let (digest, manifest_size) = with_repository(&dest, options, true, &mount_from, |repo| {
+            let (manifest_bytes, manifest_mt, manifest, sources) = self.push_manifest(&image)?;
+            let mut blobs: Vec<(&Descriptor, Option<&Arc<File>>)> = manifest
+                .layers
+                .iter()
+                .zip(sources.iter().map(Option::as_ref))
+                .collect();
+            blobs.push((&manifest.config, None));
+            let last = blobs.len() - 1;
             for (_, r) in in_parallel(&blobs, |k, (desc, source)| {
                 let push = PushBlob {
                     desc,
@@ -591,7 +593,8 @@ impl Engine {
             }) {
                 r?;
             }
-            Ok(repo.put_manifest(&tag, &manifest_mt, &manifest_bytes)?)
+            let digest = repo.put_manifest(&tag, &manifest_mt, &manifest_bytes)?;
+            Ok((digest, manifest_bytes.len() as u64))
         })?;
         let repo_ref = Reference::parse_normalized_named(&dest.name())?;
         self.store
@@ -601,7 +604,7 @@ impl Engine {
         Ok(Pushed {
             reference: pushed,
             digest,
-            size: manifest_bytes.len() as u64,
+            size: manifest_size,
         })
     }
 
