@@ -438,7 +438,7 @@ impl Applier {
             Mode::empty(),
         )
         .map_err(|e| io_err(shown, "open directory", full, e))?;
-        self.set_fd_meta(&fd, full, meta, shown)?;
+        self.set_fd_meta(&fd, full, meta, shown, false)?;
         self.dirs.push((full.to_owned(), timestamps(meta)));
         Ok(())
     }
@@ -454,8 +454,10 @@ impl Applier {
     ) -> Result<(), ArchiveError> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let open =
-            |fd: BorrowedFd<'_>| rustix::fs::openat(fd, name, flags, Mode::from_raw_mode(0o600));
+        // Made with its permission bits (never set-id or sticky: those wait for the owner),
+        // so that most files need no chmod afterwards.
+        let create_mode = Mode::from_raw_mode(meta.mode & 0o777);
+        let open = |fd: BorrowedFd<'_>| rustix::fs::openat(fd, name, flags, create_mode);
         let fd = match open(parent) {
             Ok(fd) => fd,
             Err(Errno::EXIST) => {
@@ -484,7 +486,7 @@ impl Applier {
             let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
         }
         let fd = OwnedFd::from(file);
-        self.set_fd_meta(&fd, full, meta, shown)?;
+        self.set_fd_meta(&fd, full, meta, shown, true)?;
         rustix::fs::futimens(&fd, &timestamps(meta))
             .map_err(|e| io_err(shown, "set times", full, e))
     }
@@ -538,17 +540,33 @@ impl Applier {
     }
 
     /// Owner, then mode (chown clears set-id bits), then xattrs, through an open descriptor.
+    /// With `only_if_needed` (a file just made), the owner and mode it already has are looked
+    /// at first, and left alone when right: most files are made by root for root, with their
+    /// permission bits, and a stat costs less than two metadata updates.
     fn set_fd_meta(
         &self,
         fd: &OwnedFd,
         full: &Path,
         meta: &EntryMeta,
         shown: &str,
+        only_if_needed: bool,
     ) -> Result<(), ArchiveError> {
-        rustix::fs::fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))
-            .map_err(|e| io_err(shown, "change owner", full, e))?;
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode))
-            .map_err(|e| io_err(shown, "change mode", full, e))?;
+        let has = if only_if_needed {
+            let st = rustix::fs::fstat(fd).map_err(|e| io_err(shown, "stat", full, e))?;
+            Some((st.st_uid, st.st_gid, st.st_mode & 0o7777))
+        } else {
+            None
+        };
+        if has.is_none_or(|(u, g, _)| (u, g) != (meta.uid, meta.gid)) {
+            rustix::fs::fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))
+                .map_err(|e| io_err(shown, "change owner", full, e))?;
+        }
+        // A file made without set-id bits loses none to chown, so the mode seen before it
+        // still tells whether a chmod is needed.
+        if has.is_none_or(|(_, _, m)| m != meta.mode & 0o7777) {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode))
+                .map_err(|e| io_err(shown, "change mode", full, e))?;
+        }
         for (key, value) in &meta.xattrs {
             if key.starts_with(OVERLAY_XATTR_PREFIX) {
                 tracing::warn!(entry = shown, xattr = %String::from_utf8_lossy(key), "dropping an overlay xattr set by the layer");

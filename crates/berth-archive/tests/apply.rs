@@ -13,21 +13,25 @@ use berth_types::Digest;
 struct Tar(Vec<u8>);
 
 impl Tar {
-    fn entry(
+    fn entry(self, name: &[u8], kind: tar::EntryType, mode: u32, link: &[u8], data: &[u8]) -> Self {
+        self.entry_of(name, kind, mode, link, data, (1000, 1001))
+    }
+    fn entry_of(
         mut self,
         name: &[u8],
         kind: tar::EntryType,
         mode: u32,
         link: &[u8],
         data: &[u8],
+        (uid, gid): (u64, u64),
     ) -> Self {
         let mut h = tar::Header::new_gnu();
         h.as_old_mut().name[..name.len()].copy_from_slice(name);
         h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
         h.set_entry_type(kind);
         h.set_mode(mode);
-        h.set_uid(1000);
-        h.set_gid(1001);
+        h.set_uid(uid);
+        h.set_gid(gid);
         h.set_mtime(1_600_000_000);
         h.set_size(data.len() as u64);
         h.set_cksum();
@@ -138,6 +142,43 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(data).unwrap();
     e.finish().unwrap()
+}
+
+#[test]
+fn files_get_their_exact_owner_and_mode_whoever_made_them() {
+    if !needs_root() {
+        return;
+    }
+    let sb = sandbox();
+    // Files made by root for root keep only the permission bits they were created with when
+    // those are right; the rest (umask-stripped bits, set-id, sticky, other owners) are set.
+    let cases: [(&str, u32, (u64, u64)); 7] = [
+        ("root-0777", 0o777, (0, 0)),
+        ("root-0640", 0o640, (0, 0)),
+        ("root-0000", 0o000, (0, 0)),
+        ("root-setgid", 0o2755, (0, 0)),
+        ("root-sticky", 0o1777, (0, 0)),
+        ("user-0600", 0o600, (1000, 1001)),
+        ("group-only", 0o664, (0, 1001)),
+    ];
+    let mut tar = Tar::default();
+    for (name, mode, owner) in cases {
+        tar = tar.entry_of(
+            name.as_bytes(),
+            tar::EntryType::Regular,
+            mode,
+            b"",
+            b"content",
+            owner,
+        );
+    }
+    apply(&sb, &tar.finish()).unwrap();
+    for (name, mode, (uid, gid)) in cases {
+        let m = fs::metadata(sb.root.join(name)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, mode, "{name}");
+        assert_eq!((m.uid() as u64, m.gid() as u64), (uid, gid), "{name}");
+        assert_eq!(fs::read(sb.root.join(name)).unwrap(), b"content", "{name}");
+    }
 }
 
 #[test]
