@@ -355,16 +355,6 @@ impl Registry {
         check_realm(&realm_url, &self.endpoint.base, self.insecure).map_err(|message| {
             RegistryError::invalid(format!("registry {}", self.endpoint.domain), message)
         })?;
-        let mut url = realm_url.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            for s in scopes {
-                q.append_pair("scope", s);
-            }
-        }
         let req = match self
             .credentials
             .as_ref()
@@ -384,7 +374,19 @@ impl Registry {
                 }
                 self.http.post(realm_url).form(&form)
             }
+            // Otherwise a GET with the service and scopes in the query, and the user's
+            // credentials if any.
             None => {
+                let mut url = realm_url;
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        q.append_pair("scope", s);
+                    }
+                }
                 let req = self.http.get(url);
                 match &self.credentials {
                     Some(c) => req.header(AUTHORIZATION, c.basic_header()),
