@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(apply_layer load_archive package_databases advisories dockerfile dockerignore)
+[ ${#targets[@]} -gt 0 ] || targets=(apply_layer load_archive package_databases advisories dockerfile dockerignore registry_answers signatures)
 for t in "${targets[@]}"; do
   scratch=$(mktemp -d "/tmp/berth-fuzz-$t.XXXXXX")
   RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$t" "$scratch" "corpus/$t" -- \

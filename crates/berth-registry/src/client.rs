@@ -491,6 +491,12 @@ pub(crate) fn read_limited(resp: Response, limit: u64, what: &str) -> Result<Vec
 fn error_message(resp: Response) -> String {
     let status = resp.status();
     let body = read_limited(resp, 64 << 10, "error").unwrap_or_default();
+    error_text(status, &body)
+}
+
+/// An error answer's body in words, for [`error_message`]: the distribution spec's `errors`
+/// list when there is one, else the body's printable text, else the status.
+pub(crate) fn error_text(status: StatusCode, body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -500,7 +506,7 @@ fn error_message(resp: Response) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    if let Ok(e) = serde_json::from_slice::<Errors>(&body)
+    if let Ok(e) = serde_json::from_slice::<Errors>(body)
         && !e.errors.is_empty()
     {
         return e
@@ -519,7 +525,7 @@ fn error_message(resp: Response) -> String {
             .collect::<Vec<_>>()
             .join("; ");
     }
-    let text = printable(String::from_utf8_lossy(&body).trim(), 200);
+    let text = printable(String::from_utf8_lossy(body).trim(), 200);
     if text.is_empty() {
         status.to_string()
     } else {
@@ -953,7 +959,7 @@ impl Read for Part {
 
 /// The media type of a manifest: the registry's `Content-Type` when it is a manifest type,
 /// else the document's own `mediaType`; the two must agree when both are given.
-fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, String> {
+pub(crate) fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, String> {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "mediaType")]
@@ -1023,6 +1029,28 @@ fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_answers_are_told_in_printable_words() {
+        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no\u001b[2Jsuch tag"},{"code":"DENIED"}]}"#;
+        assert_eq!(
+            error_text(StatusCode::NOT_FOUND, body),
+            "manifest unknown: no[2Jsuch tag; denied"
+        );
+        // Not the spec's shape: the text itself, without control characters, cut short.
+        let long = format!("oops\r\n{}", "x".repeat(500));
+        let said = error_text(StatusCode::BAD_GATEWAY, long.as_bytes());
+        assert!(said.starts_with("502 Bad Gateway: oops"), "{said}");
+        assert!(
+            !said.chars().any(char::is_control) && said.len() < 260,
+            "{said}"
+        );
+        assert_eq!(error_text(StatusCode::FORBIDDEN, b"  "), "403 Forbidden");
+        assert_eq!(
+            error_text(StatusCode::FORBIDDEN, br#"{"errors":[]}"#),
+            r#"403 Forbidden: {"errors":[]}"#
+        );
+    }
 
     #[test]
     fn token_realms_that_would_leak_credentials_are_refused() {

@@ -20,6 +20,26 @@ pub use client::{Endpoint, FetchedManifest, Options, Registry, Repository, Uploa
 
 /// The largest manifest or index berth reads (the limit the distribution spec suggests).
 pub const MAX_MANIFEST: u64 = 4 << 20;
+
+/// The readers of what a registry sends (headers and small answers), open to the fuzz targets.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A `WWW-Authenticate` value: whether berth found a challenge it speaks.
+    pub fn challenge(header: &str) -> bool {
+        crate::auth::Challenge::parse(header).is_some()
+    }
+
+    /// An error answer's body, in the words berth prints.
+    pub fn error_text(status: u16, body: &[u8]) -> String {
+        let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::OK);
+        crate::client::error_text(status, body)
+    }
+
+    /// A manifest's media type from its `Content-Type` and bytes.
+    pub fn manifest_media_type(content_type: &str, bytes: &[u8]) -> Result<String, String> {
+        crate::client::manifest_media_type(content_type, bytes)
+    }
+}
 /// Redirects followed for one request before it fails.
 pub const MAX_REDIRECTS: usize = 10;
 
