@@ -1,5 +1,5 @@
-//! Replays the fuzz targets' corpora (fuzz/corpus/package_databases and advisories) through the
-//! same entry points, so every input the fuzzer kept stays a test.
+//! Replays the fuzz targets' corpora (fuzz/corpus/package_databases, advisories and signatures)
+//! through the same entry points, so every input the fuzzer kept stays a test.
 
 use std::path::PathBuf;
 
@@ -56,4 +56,37 @@ fn advisory_corpus() {
             let _ = parse(format, &file.display().to_string(), &data);
         }
     }
+}
+
+#[test]
+fn signature_corpus() {
+    use berth_scan::policy::Policy;
+    use berth_scan::sign::{Payload, PrivateKey, PublicKey};
+    use berth_scan::trust::verify_signatures;
+    use berth_types::{Digest, Reference};
+    let key = PrivateKey::generate();
+    let wanted = Reference::parse_normalized("registry.example/team/app:1").unwrap();
+    let digest = Digest::of(b"the manifest");
+    let mut parsed = 0;
+    for file in corpus("signatures") {
+        let data = std::fs::read(&file).unwrap();
+        let signatures = [(data.clone(), key.sign(&data))];
+        if verify_signatures(&wanted, &digest, &signatures, &[key.public()]).is_ok() {
+            let payload = Payload::parse(&data).unwrap();
+            assert_eq!(payload.manifest_digest, digest, "{}", file.display());
+            let signed = Reference::parse_normalized_named(&payload.reference).unwrap();
+            assert_eq!(signed.name(), wanted.name(), "{}", file.display());
+        }
+        parsed += usize::from(Payload::parse(&data).is_ok());
+        let text = String::from_utf8_lossy(&data);
+        if let Ok(public) = PublicKey::from_pem(&text) {
+            assert!(public.verify(b"payload", "c2lnbmF0dXJl").is_err());
+        }
+        let _ = PrivateKey::decrypt(&text, b"passphrase");
+        let _ = Policy::parse(&text);
+        for line in text.lines().take(8) {
+            let _ = Reference::parse_normalized(line);
+        }
+    }
+    assert!(parsed >= 1, "the seed payload parses");
 }
