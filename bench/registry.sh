@@ -5,6 +5,9 @@
 # docker-registry, pushed there by skopeo (which gzips it). Then, each round on fresh state:
 #   berth pull     `berth pull` into an empty store (download, digest checks and unpacking)
 #   podman pull    `podman pull` into an empty store (overlay driver)
+#   podman pull+sync  the same followed by `sync -f` on its store: podman leaves its writes to the
+#                  kernel's writeback, while berth syncs before it references a layer (for
+#                  reference, no target)
 #   berth push     `berth push` of the pulled image to an empty registry
 #   skopeo push    `skopeo copy` of podman's pulled image (containers-storage, so compressed
 #                  again, as `podman push` does) to an empty registry
@@ -46,7 +49,7 @@ cleanup() {
   for p in "${registries[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   podman --root "$work/podstore" --runroot /run/bbr.seed --storage-driver overlay system reset -f >/dev/null 2>&1 || true
   unmount_under /run/bbr.seed; rm -rf /run/bbr.seed
-  for s in "$work"/podman-pull.*/; do
+  for s in "$work"/podman-pull*.*/; do
     [ -d "$s/root" ] || continue
     podman --root "$s/root" --runroot "$(cat "$s/runroot")" --tmpdir "$s/tmp" --storage-driver overlay \
       system reset -f >/dev/null 2>&1 || true
@@ -114,13 +117,15 @@ run() {
     berth-pull) cmd=("$BERTH" --root "$s/root" --runroot "$s/run" pull -q "$src") ;;
     podman-pull) cmd=(podman --root "$s/root" --runroot "/run/bbr.$n" --tmpdir "$s/tmp" --storage-driver overlay
       pull -q --tls-verify=false "$src") ;;
+    podman-pull-sync) cmd=(sh -c 'podman "$@" && sync -f "$2"' sh --root "$s/root" --runroot "/run/bbr.$n"
+      --tmpdir "$s/tmp" --storage-driver overlay pull -q --tls-verify=false "$src") ;;
     berth-push) cmd=("$BERTH" --root "$work/pushstore" --runroot "$work/pushrun" push -q "$src" "$dst") ;;
     skopeo-push) cmd=(skopeo --policy "$work/policy.json" copy -q --dest-tls-verify=false "$storage" "docker://$dst") ;;
     skopeo-push-gz) cmd=(skopeo --policy "$work/policy.json" copy -q --dest-tls-verify=false
       "oci:$work/layout:minbase" "docker://$dst") ;;
   esac
   case $tool in
-    berth-pull | podman-pull) fresh_caches "${warm[@]}" "$work/source/data" ;;
+    berth-pull | podman-pull | podman-pull-sync) fresh_caches "${warm[@]}" "$work/source/data" ;;
     berth-push) fresh_caches "${warm[@]}" "$work/pushstore/blobs" "$work/pushstore/berth.db" ;;
     skopeo-push) fresh_caches "${warm[@]}" "$work/podstore" ;;
     skopeo-push-gz) fresh_caches "${warm[@]}" "$work/layout" ;;
@@ -130,28 +135,29 @@ run() {
   fi
   [ -z "$out" ] || tail -1 "$s.time" >>"$out"
   [ -z "$dst" ] || stop_registry "$registry_pid"
-  [ "$tool" != podman-pull ] || unmount_under "/run/bbr.$n"
+  case $tool in podman-pull*) unmount_under "/run/bbr.$n" ;; esac
   rm -f "$s.time" "$s.log"
 }
 
 # What every timed run reads back in after the caches are dropped (bench/mounts.sh), with the
 # inputs of its own.
 mapfile -t warm < <(executables "$BERTH" podman skopeo docker-registry /usr/bin/time)
-tools=(berth-pull podman-pull berth-push skopeo-push skopeo-push-gz)
+tools=(berth-pull podman-pull podman-pull-sync berth-push skopeo-push skopeo-push-gz)
 for tool in "${tools[@]}"; do run "$tool" ""; done
 for ((i = 1; i <= ROUNDS; i++)); do
   for tool in "${tools[@]}"; do run "$tool" "$work/$tool.times"; done
 done
 
 for tool in "${tools[@]}"; do
-  printf '%-15s median %s s  peak %s MiB\n' "${tool//-/ }" "$(median "$work/$tool.times")" "$(peak "$work/$tool.times")"
+  printf '%-17s median %s s  peak %s MiB\n' "${tool//-/ }" "$(median "$work/$tool.times")" "$(peak "$work/$tool.times")"
 done
 awk -v bp="$(median "$work/berth-pull.times")" -v pp="$(median "$work/podman-pull.times")" \
-    -v bu="$(median "$work/berth-push.times")" -v su="$(median "$work/skopeo-push.times")" \
+    -v ps="$(median "$work/podman-pull-sync.times")" -v bu="$(median "$work/berth-push.times")" -v su="$(median "$work/skopeo-push.times")" \
     -v sg="$(median "$work/skopeo-push-gz.times")" \
     -v m1="$(peak "$work/berth-pull.times")" -v m2="$(peak "$work/berth-push.times")" 'BEGIN {
   if (pp <= 0) pp = 0.001; if (su <= 0) su = 0.001
   printf "ratio berth pull / podman pull  %.3fx   target <= 0.25x\n", bp / pp
+  printf "(ratio berth pull / podman pull+sync  %.3fx, no target)\n", bp / (ps > 0 ? ps : 0.001)
   printf "ratio berth push / skopeo push  %.3fx   target <= 0.5x\n", bu / su
   printf "(ratio berth push / skopeo push of the gzipped blobs  %.3fx, no target)\n", bu / (sg > 0 ? sg : 0.001)
   printf "peak berth pull %s MiB, push %s MiB   target < 64 MiB\n", m1, m2
