@@ -470,6 +470,11 @@ pub struct SignArgs {
     /// The encrypted private key (from `berth key generate` or cosign).
     #[arg(long)]
     key: PathBuf,
+    /// Where the signature goes: `legacy`, the `sha256-<hex>.sig` tag that cosign, podman and
+    /// skopeo read; `oci-1-1`, an OCI 1.1 referrer of the image's manifest (through the
+    /// registry's referrers API, or its `sha256-<hex>` referrers tag).
+    #[arg(long, value_name = "MODE", default_value = "legacy", value_parser = ["legacy", "oci-1-1"])]
+    registry_referrers_mode: String,
     /// NAME[:TAG|@DIGEST] in a registry.
     image: String,
     #[command(flatten)]
@@ -562,7 +567,11 @@ pub fn sign(engine: &Engine, a: &SignArgs) -> CmdResult {
     let key = berth_scan::sign::PrivateKey::decrypt(&pem, passphrase(false)?.as_bytes())
         .map_err(|e| user_err(anyhow!("{}: {e}", a.key.display())))?;
     let options = a.registry.options()?;
-    let digest = engine.sign(&a.image, &key, &options)?;
+    let mode = match a.registry_referrers_mode.as_str() {
+        "oci-1-1" => berth_engine::ReferrersMode::Oci11,
+        _ => berth_engine::ReferrersMode::Legacy,
+    };
+    let digest = engine.sign(&a.image, &key, &options, mode)?;
     eprintln!("Pushing signature to: {}", a.image);
     println!("{digest}");
     Ok(())

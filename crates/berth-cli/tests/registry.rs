@@ -606,6 +606,19 @@ fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
     }
 }
 
+/// Passes a request head on to `up`, asking for the connection to be closed after the answer.
+fn forward_head(up: &mut TcpStream, head: &[String]) -> std::io::Result<()> {
+    let mut out = String::new();
+    for l in head {
+        if !l.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes())
+}
+
 /// One request per connection: the head is passed on with `Connection: close`, and a blob's
 /// answer is cut after `after` bytes while cuts remain.
 fn proxy_one(
@@ -621,15 +634,7 @@ fn proxy_one(
     let head = read_head(&mut reader)?;
     let mut up = TcpStream::connect(upstream)?;
     up.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut out = String::new();
-    for l in &head {
-        if !l.to_ascii_lowercase().starts_with("connection:") {
-            out.push_str(l);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    up.write_all(out.as_bytes())?;
+    forward_head(&mut up, &head)?;
     let is_blob = head[0].starts_with("GET ") && head[0].contains("/blobs/sha256:");
     if head
         .iter()
@@ -1770,6 +1775,23 @@ fn unreachable_registry_fails_plainly_and_fast() {
 
 const COSIGN_REF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cosign_ref.py");
 
+/// Whether the signature tests can run: a registry, skopeo, and Python with PyNaCl and
+/// cryptography for the independent implementation (which CI must have).
+fn signing_ready() -> bool {
+    if !common::ready(&["docker-registry", "skopeo", "python3"]) {
+        return false;
+    }
+    if !python_has_crypto() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have PyNaCl and cryptography (scripts/test.sh installs them)"
+        );
+        eprintln!("skipped: needs PyNaCl and cryptography");
+        return false;
+    }
+    true
+}
+
 fn python_has_crypto() -> bool {
     Command::new("python3")
         .args(["-c", "import nacl, cryptography"])
@@ -1877,32 +1899,12 @@ fn fetch_layers(reg: &RealRegistry, repo: &str, m: &serde_json::Value) -> Vec<(V
 
 #[test]
 fn signatures_and_trust_policy() {
-    if !common::ready(&["docker-registry", "skopeo", "python3"]) {
-        return;
-    }
-    if !python_has_crypto() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must have PyNaCl and cryptography (scripts/test.sh installs them)"
-        );
-        eprintln!("skipped: needs PyNaCl and cryptography");
+    if !signing_ready() {
         return;
     }
     let env = Env::new("reg-sign");
-    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    let (reg, signed, digest) = registry_with_image(&env, "sign-src:1", "team/app:v1");
     let a = reg.addr();
-    let tar = env.busybox_tar();
-    env.ok(&["import", tar.to_str().unwrap(), "sign-src:1"]);
-    let signed = format!("{a}/team/app:v1");
-    berth_ok(&env, &["push", "-q", "sign-src:1", &signed]);
-    let digest = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--format",
-        "{{.Digest}}",
-        &format!("docker://{signed}"),
-    ]);
-    let digest = digest.trim().to_owned();
 
     // berth's key pair: an independent implementation opens the private key to the same public key.
     let out = with_password(&env, &["key", "generate"], "s3cret");
@@ -2028,14 +2030,7 @@ fn signatures_and_trust_policy() {
     .unwrap();
     env.ok(&["build", "-q", "-t", "sign-changed:1", ctx.to_str().unwrap()]);
     berth_ok(&env, &["push", "-q", "sign-changed:1", &other_image]);
-    let other_digest = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--format",
-        "{{.Digest}}",
-        &format!("docker://{other_image}"),
-    ]);
-    let other_digest = other_digest.trim().to_owned();
+    let other_digest = remote_digest(&other_image);
     let tampered_payload = String::from_utf8(berth_sig[0].0.clone())
         .unwrap()
         .replace(&digest, &other_digest)
@@ -2140,16 +2135,7 @@ fn signatures_and_trust_policy() {
         &puller,
         &["--policy", p, "pull", "-q", &format!("{a}/other/plain:1")],
     );
-    let unsigned_digest = {
-        let d = skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{a}/other/plain:1"),
-        ]);
-        d.trim().to_owned()
-    };
+    let unsigned_digest = remote_digest(&format!("{a}/other/plain:1"));
     // run checks the signatures kept with the image, offline.
     drop(reg);
     let run = berth(
@@ -2166,7 +2152,7 @@ fn signatures_and_trust_policy() {
     // An unsigned image named into the scope is refused at run and create.
     puller.ok(&[
         "import",
-        tar.to_str().unwrap(),
+        env.path("busybox.tar").to_str().unwrap(),
         &format!("{a}/team/local:1"),
     ]);
     for cmd in ["run", "create"] {
@@ -2266,4 +2252,525 @@ fn signatures_and_trust_policy() {
         stderr(&out)
     );
     store_is_empty_and_clean(&forger);
+}
+
+/// A registry with the OCI 1.1 referrers API, in front of a docker-registry (which has none): a
+/// manifest put with a `subject` is remembered and its answer carries `OCI-Subject`, `GET
+/// /v2/<name>/referrers/<digest>` answers with an index of those remembered, and every other
+/// request goes to the registry behind, one per connection.
+struct ReferrersApi {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    /// (repository, subject digest, descriptor) of each referrer put.
+    seen: Arc<Mutex<Vec<(String, String, serde_json::Value)>>>,
+    /// How many referrers queries were answered.
+    queries: Arc<AtomicUsize>,
+    /// Answer referrers queries with a server error.
+    broken: Arc<AtomicBool>,
+}
+
+impl ReferrersApi {
+    fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let queries = Arc::new(AtomicUsize::new(0));
+        let broken = Arc::new(AtomicBool::new(false));
+        let (s, v, q, x) = (stop.clone(), seen.clone(), queries.clone(), broken.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (up, v, q, x) = (upstream.clone(), v.clone(), q.clone(), x.clone());
+                std::thread::spawn(move || {
+                    let _ = referrers_one(conn, &up, &v, &q, &x);
+                });
+            }
+        });
+        Self {
+            addr,
+            stop,
+            seen,
+            queries,
+            broken,
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for ReferrersApi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn referrers_one(
+    client: TcpStream,
+    upstream: &str,
+    seen: &Mutex<Vec<(String, String, serde_json::Value)>>,
+    queries: &AtomicUsize,
+    broken: &AtomicBool,
+) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let head = read_head(&mut reader)?;
+    let mut first = head[0].split(' ');
+    let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+    let len: usize = head
+        .iter()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let mut client = client;
+    if method == "GET"
+        && let Some((repo, digest)) = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.split_once("/referrers/"))
+    {
+        queries.fetch_add(1, Ordering::SeqCst);
+        if broken.load(Ordering::SeqCst) {
+            client.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+        let digest = digest.split('?').next().unwrap();
+        let manifests: Vec<serde_json::Value> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, s, _)| r == repo && s == digest)
+            .map(|(_, _, d)| d.clone())
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        })
+        .to_string();
+        write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{index}",
+            index.len()
+        )?;
+        return Ok(());
+    }
+    let mut up = TcpStream::connect(upstream)?;
+    up.set_read_timeout(Some(Duration::from_secs(30)))?;
+    forward_head(&mut up, &head)?;
+    up.write_all(&body)?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    let subject = (method == "PUT" && path.contains("/manifests/"))
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten()
+        .and_then(|m| {
+            let subject = m["subject"]["digest"].as_str()?.to_owned();
+            Some((m, subject))
+        });
+    if let Some((m, subject)) = subject
+        && answer.starts_with(b"HTTP/1.1 201")
+    {
+        let repo = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.split_once("/manifests/"))
+            .unwrap()
+            .0
+            .to_owned();
+        let descriptor = serde_json::json!({
+            "mediaType": m["mediaType"],
+            "digest": sha256(&body),
+            "size": body.len(),
+            "artifactType": m["artifactType"],
+        });
+        seen.lock()
+            .unwrap()
+            .push((repo, subject.clone(), descriptor));
+        let at = answer.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        let header = format!("OCI-Subject: {subject}\r\n");
+        answer.splice(at..at, header.into_bytes());
+    }
+    client.write_all(&answer)?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+#[test]
+fn signatures_published_as_oci_referrers() {
+    if !signing_ready() {
+        return;
+    }
+    let env = Env::new("reg-referrers");
+    let (reg, signed, digest) = registry_with_image(&env, "ref-src:1", "team/app:v1");
+    let a = reg.addr();
+    let out = with_password(&env, &["key", "generate"], "pw");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (key, public) = (env.path("cosign.key"), env.path("cosign.pub"));
+    let sign = |image: &str, key: &Path, password: &str| {
+        let out = with_password(
+            &env,
+            &[
+                "sign",
+                "--registry-referrers-mode",
+                "oci-1-1",
+                "--key",
+                key.to_str().unwrap(),
+                image,
+            ],
+            password,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
+    };
+    let referrers_tag = format!("docker://{a}/team/app:{}", digest.replace(':', "-"));
+    let tag_index = || -> serde_json::Value {
+        serde_json::from_str(&skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &referrers_tag,
+        ]))
+        .unwrap()
+    };
+    let reference = |args: &[&str]| {
+        Command::new("python3")
+            .arg(COSIGN_REF)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // docker-registry has no referrers API: the signature goes to the referrers tag, and no
+    // .sig tag is made.
+    sign(&signed, &key, "pw");
+    let index = tag_index();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(
+        entries[0]["artifactType"],
+        "application/vnd.dev.cosign.artifact.sig.v1+json"
+    );
+    let sig_tag = format!("docker://{a}/team/app:{}.sig", digest.replace(':', "-"));
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &sig_tag])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a .sig tag was made");
+    // The independent implementation finds and verifies it; so does berth.
+    let theirs = reference(&[
+        "verify-referrers",
+        &a,
+        "team/app",
+        &digest,
+        public.to_str().unwrap(),
+    ]);
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    assert_eq!(String::from_utf8_lossy(&theirs.stdout).trim(), signed);
+    let ok = berth_ok(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &signed],
+    );
+    assert!(ok.contains(&digest), "{ok}");
+    // Signing again adds a signature beside the first (its payload has its own time, in
+    // seconds; within the same second the same manifest would be put again, and listed once).
+    std::thread::sleep(Duration::from_millis(1100));
+    sign(&signed, &key, "pw");
+    let index = tag_index();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    assert_ne!(entries[0]["digest"], entries[1]["digest"]);
+
+    // A signature the independent implementation publishes as a referrer verifies with berth,
+    // and is listed beside berth's.
+    let made = reference(&[
+        "genkey",
+        env.path("ref").to_str().unwrap(),
+        "pw2",
+        "15",
+        "ENCRYPTED COSIGN PRIVATE KEY",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let manifest_raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{signed}"),
+    ]);
+    let media_type = serde_json::from_str::<serde_json::Value>(&manifest_raw).unwrap()["mediaType"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = reference(&[
+        "sign-referrer",
+        &a,
+        "team/app",
+        &digest,
+        &media_type,
+        &manifest_raw.len().to_string(),
+        env.path("ref.key").to_str().unwrap(),
+        "pw2",
+        &signed,
+    ]);
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    assert_eq!(tag_index()["manifests"].as_array().unwrap().len(), 3);
+    berth_ok(
+        &env,
+        &[
+            "verify",
+            "--key",
+            env.path("ref.pub").to_str().unwrap(),
+            &signed,
+        ],
+    );
+
+    // A referrer listed under this digest whose subject is another manifest does not count:
+    // the referrers tag is anyone's to write.
+    let other = format!("{a}/team/app:other");
+    let ctx = env.path("ctx-other");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM ref-src:1\nLABEL other=1\n").unwrap();
+    env.ok(&["build", "-q", "-t", "ref-other:1", ctx.to_str().unwrap()]);
+    berth_ok(&env, &["push", "-q", "ref-other:1", &other]);
+    let other_digest = remote_digest(&other);
+    let copied = serde_json::to_string(&tag_index()).unwrap();
+    let tag = other_digest.replace(':', "-");
+    assert_eq!(
+        http_put(
+            &a,
+            &format!("/v2/team/app/manifests/{tag}"),
+            "application/vnd.oci.image.index.v1+json",
+            copied.as_bytes()
+        ),
+        201
+    );
+    berth_fails(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &other],
+        1,
+        "no signature",
+    );
+
+    // A wrong key is refused.
+    with_password(
+        &env,
+        &["key", "generate", "--output-key-prefix", "wrong"],
+        "x",
+    );
+    berth_fails(
+        &env,
+        &[
+            "verify",
+            "--key",
+            env.path("wrong.pub").to_str().unwrap(),
+            &signed,
+        ],
+        1,
+        "not made by any trusted key",
+    );
+
+    // A signed-by scope accepts the pull with the signature found among the referrers, and
+    // refuses an image that has none.
+    let policy = env.path("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[trust]]\nscope = \"{a}/team\"\ntype = \"signed-by\"\nkeys = [\"{}\"]\n",
+            public.display()
+        ),
+    )
+    .unwrap();
+    let puller = Env::new("reg-referrers-pull");
+    let pull = |image: &str| {
+        let mut cmd = puller.command(&["--policy", policy.to_str().unwrap(), "pull", "-q", image]);
+        cmd.output().unwrap()
+    };
+    let out = pull(&signed);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = pull(&other);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(signed-by): no signature"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A registry with the referrers API: the manifest's PUT answers OCI-Subject, so no referrers
+    // tag is written, and both readers find the signature through the API.
+    let api = ReferrersApi::start(a.clone());
+    let b = api.addr();
+    let via_api = format!("{b}/team/api:v1");
+    berth_ok(&env, &["push", "-q", "ref-src:1", &via_api]);
+    sign(&via_api, &key, "pw");
+    assert_eq!(api.seen.lock().unwrap().len(), 1);
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{a}/team/api:{}", digest.replace(':', "-")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a referrers tag was written");
+    let ok = berth_ok(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &via_api],
+    );
+    assert!(ok.contains(&digest), "{ok}");
+    let theirs = reference(&[
+        "verify-referrers",
+        &b,
+        "team/api",
+        &digest,
+        public.to_str().unwrap(),
+    ]);
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    assert!(api.queries.load(Ordering::SeqCst) >= 2);
+
+    // With the referrers API broken, a signature under the .sig tag still verifies (with a
+    // warning); with none there, the referrers' error is what verify says.
+    api.broken.store(true, Ordering::SeqCst);
+    berth_fails(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &via_api],
+        1,
+        "referrers of",
+    );
+    let out = with_password(
+        &env,
+        &["sign", "--key", key.to_str().unwrap(), &via_api],
+        "pw",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = berth(
+        &env,
+        &["verify", "--key", public.to_str().unwrap(), &via_api],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading the referrers of"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A PUT over plain HTTP, one connection; the answer's status.
+fn http_put(addr: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_referrers_answers_are_refused() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let env = Env::new("reg-referrers-hostile");
+    let out = with_password(&env, &["key", "generate"], "pw");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = env.path("cosign.pub");
+    let img = Arc::new(tiny_image("an image whose referrers lie\n"));
+    let bad = Arc::new(AtomicUsize::new(0));
+    let (served, which) = (img.clone(), bad.clone());
+    let registry = Mock::start(Arc::new(move |r: &Req, _| {
+        if r.path.contains("/referrers/") {
+            return match which.load(Ordering::SeqCst) {
+                // Not an index.
+                0 => Resp::ok("text/html", b"<html>referrers</html>".to_vec()),
+                // An index too large to read.
+                1 => {
+                    let mut big =
+                        br#"{"schemaVersion":2,"manifests":[],"annotations":{"x":""#.to_vec();
+                    big.resize(5 << 20, b'a');
+                    big.extend_from_slice(br#""}}"#);
+                    Resp::ok("application/vnd.oci.image.index.v1+json", big)
+                }
+                // Not JSON.
+                2 => Resp::ok("application/vnd.oci.image.index.v1+json", b"{oops".to_vec()),
+                // A server error.
+                _ => Resp::status(500),
+            };
+        }
+        if r.path.contains(".sig") || r.path.contains("/manifests/sha256-") {
+            return Resp::status(404);
+        }
+        serve_tiny(&served, r)
+    }));
+    let image = format!("{}/img:1", registry.addr);
+    for (i, expect) in [
+        "not an image index",
+        "more than the",
+        "referrers of",
+        "unknown: scripted",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        bad.store(i, Ordering::SeqCst);
+        berth_fails(
+            &env,
+            &["verify", "--key", public.to_str().unwrap(), &image],
+            1,
+            expect,
+        );
+    }
+}
+
+/// A docker-registry holding busybox, imported as `local` and pushed as `remote` (a repository
+/// and tag); the registry, the pushed image's name and its digest.
+fn registry_with_image(env: &Env, local: &str, remote: &str) -> (RealRegistry, String, String) {
+    let reg = RealRegistry::start(None, tempfile::tempdir_in("/tmp").unwrap());
+    let tar = env.busybox_tar();
+    env.ok(&["import", tar.to_str().unwrap(), local]);
+    let image = format!("{}/{remote}", reg.addr());
+    berth_ok(env, &["push", "-q", local, &image]);
+    let digest = remote_digest(&image);
+    (reg, image, digest)
+}
+
+/// The digest a registry gives for an image (`skopeo inspect`).
+fn remote_digest(image: &str) -> String {
+    skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{image}"),
+    ])
+    .trim()
+    .to_owned()
 }

@@ -642,13 +642,10 @@ impl Engine {
             layers.push(desc);
             sources.push(source);
         }
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            config: Descriptor::new(media_type::OCI_CONFIG, image.id, config.len() as u64),
+        let manifest = Manifest::oci(
+            Descriptor::new(media_type::OCI_CONFIG, image.id, config.len() as u64),
             layers,
-            annotations: Default::default(),
-        };
+        );
         let bytes = serde_json::to_vec(&manifest).expect("plain data");
         Ok((bytes, media_type::OCI_MANIFEST.into(), manifest, sources))
     }

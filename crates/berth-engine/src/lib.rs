@@ -33,7 +33,7 @@ pub use image::{RemoveEvent, Removed};
 pub use load::LoadSource;
 pub use save::SaveFormat;
 pub use scan::OSV_SOURCES;
-pub use signature::TrustDecision;
+pub use signature::{ReferrersMode, TrustDecision};
 
 use berth_archive::Limits;
 use berth_store::Store;

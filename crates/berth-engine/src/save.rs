@@ -179,13 +179,7 @@ impl Engine {
             layers.push(Descriptor::new(media_type::OCI_LAYER, l.diff_id, l.size));
         }
         let paths = layers.iter().map(|d| blob_name(&d.digest)).collect();
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            config,
-            layers,
-            annotations: BTreeMap::new(),
-        };
+        let manifest = Manifest::oci(config, layers);
         Ok((self.write_manifest(w, &manifest)?, paths))
     }
 
@@ -216,13 +210,7 @@ impl Engine {
                 paths,
             ));
         }
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            config,
-            layers,
-            annotations: BTreeMap::new(),
-        };
+        let manifest = Manifest::oci(config, layers);
         Ok((self.write_manifest(w, &manifest)?, paths))
     }
 }

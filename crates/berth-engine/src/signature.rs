@@ -2,19 +2,24 @@
 //!
 //! Signatures are stored as cosign stores them: in the image's repository, under the tag
 //! `sha256-<hex>.sig`, an OCI manifest whose layers are simple-signing payloads, each with its
-//! signature in the `dev.cosignproject.cosign/signature` annotation. A pull that a `signed-by`
-//! scope governs keeps the signatures it checked, so that `run` can check them again offline.
+//! signature in the `dev.cosignproject.cosign/signature` annotation. `--registry-referrers-mode
+//! oci-1-1` publishes them as cosign's OCI 1.1 mode does instead: one artifact manifest per
+//! signature (artifact type [`COSIGN_SIG_ARTIFACT`], the empty config, the payload as its layer)
+//! whose `subject` is the signed manifest, found through the registry's referrers API or, where
+//! there is none, the `sha256-<hex>` referrers tag. Reading looks in both places. A pull that a
+//! `signed-by` scope governs keeps the signatures it checked, so that `run` can check them again
+//! offline.
 
 use std::collections::BTreeMap;
 
-use berth_registry::{Options, Repository};
+use berth_registry::{Options, Repository, referrers_tag};
 use berth_scan::sign::{
     MAX_PAYLOAD, Payload, PrivateKey, PublicKey, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE,
     signature_tag,
 };
 use berth_scan::trust::{self, TrustScope, TrustType, Verified};
 use berth_store::SignatureRecord;
-use berth_types::image::{Descriptor, Manifest, media_type};
+use berth_types::image::{Descriptor, Index, Manifest, media_type};
 use berth_types::{Digest, Reference};
 
 use crate::distribution::{manifest_ref, with_repository};
@@ -22,6 +27,20 @@ use crate::{Engine, EngineError, Result};
 
 /// The most signatures read for one manifest.
 const MAX_SIGNATURES: usize = 64;
+/// The artifact type of a cosign signature published as an OCI 1.1 referrer.
+pub const COSIGN_SIG_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// The empty JSON object, an artifact manifest's config.
+const EMPTY_JSON: &[u8] = b"{}";
+
+/// Where `berth sign` publishes a signature (`--registry-referrers-mode`, as cosign names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReferrersMode {
+    /// The `sha256-<hex>.sig` tag, which cosign, podman and skopeo read.
+    #[default]
+    Legacy,
+    /// An OCI 1.1 referrer of the signed manifest.
+    Oci11,
+}
 
 /// The signatures accepted, or why none was.
 pub type VerifyOutcome = std::result::Result<Vec<Verified>, Vec<String>>;
@@ -60,24 +79,48 @@ fn identity(reference: &Reference) -> String {
 }
 
 /// Reads the signatures stored for `digest` in a repository (none if the tag is not there).
+/// Reads the signatures stored for `digest` in a repository: under the `.sig` tag, then among
+/// its OCI 1.1 referrers.
 fn fetch_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<SignatureRecord>> {
-    let manifest = match repo.manifest(&signature_tag(digest)) {
-        Ok(m) => m,
-        Err(e) if e.is_not_found() => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
+    let mut out = fetch_tagged_signatures(repo, digest)?;
+    let referred = match fetch_referrer_signatures(repo, digest) {
+        Ok(r) => r,
+        // The `.sig` tag's signatures stand without the referrers; with none there, the
+        // referrers' error is the one to tell.
+        Err(e) if !out.is_empty() => {
+            tracing::warn!("reading the referrers of {digest}: {e}");
+            Vec::new()
+        }
+        Err(e) => return Err(e),
     };
-    let m: Manifest =
-        serde_json::from_slice(&manifest.bytes).map_err(|source| EngineError::InvalidJson {
-            what: format!("signature manifest {}", manifest.digest),
-            source,
-        })?;
-    let mut out = Vec::new();
+    for record in referred {
+        if out.len() >= MAX_SIGNATURES {
+            break;
+        }
+        if !out
+            .iter()
+            .any(|r| r.payload == record.payload && r.signature == record.signature)
+        {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// The signatures in one signature manifest's layers (the `.sig` tag's, or a referrer's).
+fn signatures_in(
+    repo: &Repository<'_>,
+    m: &Manifest,
+    out: &mut Vec<SignatureRecord>,
+) -> Result<()> {
     for layer in m
         .layers
         .iter()
         .filter(|l| l.media_type == SIMPLESIGNING_MEDIA_TYPE)
-        .take(MAX_SIGNATURES)
     {
+        if out.len() >= MAX_SIGNATURES {
+            break;
+        }
         let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
             continue;
         };
@@ -87,7 +130,74 @@ fn fetch_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<Signat
             signature: signature.clone(),
         });
     }
+    Ok(())
+}
+
+/// The signatures among the referrers of `digest`: the registry's referrers API, or the
+/// referrers tag where the registry has no such API.
+fn fetch_referrer_signatures(
+    repo: &Repository<'_>,
+    digest: &Digest,
+) -> Result<Vec<SignatureRecord>> {
+    let (bytes, what) = match repo.referrers(digest)? {
+        Some(b) => (b, format!("referrers of {digest}")),
+        None => match repo.manifest(&referrers_tag(digest)) {
+            Ok(m) if media_type::is_index(&m.media_type) => {
+                (m.bytes, format!("referrers tag {}", referrers_tag(digest)))
+            }
+            // Not an index: not a referrers tag (nothing of berth's or cosign's).
+            Ok(_) => return Ok(Vec::new()),
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let index: Index = serde_json::from_slice(&bytes)
+        .map_err(|source| EngineError::InvalidJson { what, source })?;
+    let mut out = Vec::new();
+    for d in index
+        .manifests
+        .iter()
+        .filter(|d| d.artifact_type.as_deref() == Some(COSIGN_SIG_ARTIFACT))
+        .take(MAX_SIGNATURES)
+    {
+        // Fetched by digest, so checked against it. One listed but gone is skipped.
+        let Some(m) = signature_manifest(repo, &d.digest.to_string())? else {
+            continue;
+        };
+        // A referrers tag is anyone's to write: a manifest listed there counts only when it
+        // says itself whose signature it is.
+        if m.subject.as_ref().map(|s| s.digest) != Some(*digest)
+            || m.artifact_type.as_deref() != Some(COSIGN_SIG_ARTIFACT)
+        {
+            continue;
+        }
+        signatures_in(repo, &m, &mut out)?;
+    }
     Ok(out)
+}
+
+/// The signatures under the `.sig` tag of `digest` (none if the tag is not there).
+fn fetch_tagged_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<SignatureRecord>> {
+    let mut out = Vec::new();
+    if let Some(m) = signature_manifest(repo, &signature_tag(digest))? {
+        signatures_in(repo, &m, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// A signature manifest by tag or digest; `None` if the registry does not have it.
+fn signature_manifest(repo: &Repository<'_>, reference: &str) -> Result<Option<Manifest>> {
+    let fetched = match repo.manifest(reference) {
+        Ok(m) => m,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&fetched.bytes)
+        .map(Some)
+        .map_err(|source| EngineError::InvalidJson {
+            what: format!("signature manifest {}", fetched.digest),
+            source,
+        })
 }
 
 fn pairs(records: &[SignatureRecord]) -> Vec<(Vec<u8>, String)> {
@@ -242,18 +352,35 @@ impl Engine {
     }
 
     /// `berth sign --key K IMAGE`: signs the manifest the registry has for IMAGE and appends the
-    /// signature to its `sha256-<hex>.sig` tag. Returns the digest signed.
-    pub fn sign(&self, name: &str, key: &PrivateKey, options: &Options) -> Result<Digest> {
+    /// signature to its `sha256-<hex>.sig` tag, or publishes it as a referrer of the manifest.
+    /// Returns the digest signed.
+    pub fn sign(
+        &self,
+        name: &str,
+        key: &PrivateKey,
+        options: &Options,
+        mode: ReferrersMode,
+    ) -> Result<Digest> {
         let reference = Reference::parse_normalized(name)?;
         with_repository(&reference, options, true, &[], |repo| {
-            let digest = repo.manifest(&manifest_ref(&reference))?.digest;
+            let signed = repo.manifest(&manifest_ref(&reference))?;
+            let digest = signed.digest;
             let payload = Payload {
                 reference: identity(&reference),
                 manifest_digest: digest,
             }
             .to_bytes(concat!("berth ", env!("CARGO_PKG_VERSION")));
             let signature = key.sign(&payload);
-            self.append_signature(repo, &digest, &payload, &signature)?;
+            match mode {
+                ReferrersMode::Legacy => {
+                    self.append_signature(repo, &digest, &payload, &signature)?
+                }
+                ReferrersMode::Oci11 => {
+                    let subject =
+                        Descriptor::new(&signed.media_type, digest, signed.bytes.len() as u64);
+                    publish_referrer(repo, subject, &payload, &signature)?
+                }
+            }
             Ok(digest)
         })
     }
@@ -289,13 +416,13 @@ impl Engine {
         repo.push_bytes(payload)?;
         let mut annotations = BTreeMap::new();
         annotations.insert(SIGNATURE_ANNOTATION.to_owned(), signature.to_owned());
-        layers.push(Descriptor {
-            media_type: SIMPLESIGNING_MEDIA_TYPE.into(),
-            digest: payload_digest,
-            size: payload.len() as u64,
-            platform: None,
-            annotations,
-        });
+        let mut layer = Descriptor::new(
+            SIMPLESIGNING_MEDIA_TYPE,
+            payload_digest,
+            payload.len() as u64,
+        );
+        layer.annotations = annotations;
+        layers.push(layer);
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "",
             "os": "",
@@ -307,17 +434,14 @@ impl Engine {
         }))
         .expect("plain JSON");
         repo.push_bytes(&config)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            config: Descriptor::new(
+        let manifest = Manifest::oci(
+            Descriptor::new(
                 media_type::OCI_CONFIG,
                 Digest::of(&config),
                 config.len() as u64,
             ),
             layers,
-            annotations: BTreeMap::new(),
-        };
+        );
         let bytes = serde_json::to_vec(&manifest).expect("plain JSON");
         repo.put_manifest(&tag, media_type::OCI_MANIFEST, &bytes)?;
         Ok(())
@@ -341,6 +465,77 @@ impl Engine {
             ))
         })
     }
+}
+
+/// Publishes a signature as an OCI 1.1 referrer of `subject`: an artifact manifest put by its
+/// digest, and, when the registry does not keep referrers itself, an entry in the referrers tag
+/// (read, added to, put back: two signers at the same moment can lose one entry, as with the
+/// `.sig` tag).
+fn publish_referrer(
+    repo: &Repository<'_>,
+    subject: Descriptor,
+    payload: &[u8],
+    signature: &str,
+) -> Result<()> {
+    let digest = subject.digest;
+    repo.push_bytes(payload)?;
+    repo.push_bytes(EMPTY_JSON)?;
+    let mut layer = Descriptor::new(
+        SIMPLESIGNING_MEDIA_TYPE,
+        Digest::of(payload),
+        payload.len() as u64,
+    );
+    layer
+        .annotations
+        .insert(SIGNATURE_ANNOTATION.to_owned(), signature.to_owned());
+    let mut manifest = Manifest::oci(
+        Descriptor::new(
+            media_type::OCI_EMPTY,
+            Digest::of(EMPTY_JSON),
+            EMPTY_JSON.len() as u64,
+        ),
+        vec![layer],
+    );
+    manifest.artifact_type = Some(COSIGN_SIG_ARTIFACT.into());
+    manifest.subject = Some(subject);
+    let bytes = serde_json::to_vec(&manifest).expect("plain JSON");
+    if repo.put_referrer(media_type::OCI_MANIFEST, &bytes, &digest)? {
+        return Ok(());
+    }
+    // No referrers API: the referrers tag lists the manifest, beside whatever it listed.
+    let tag = referrers_tag(&digest);
+    let mut index = match repo.manifest(&tag) {
+        Ok(m) if media_type::is_index(&m.media_type) => serde_json::from_slice::<Index>(&m.bytes)
+            .map_err(|source| {
+            EngineError::InvalidJson {
+                what: format!("referrers tag {tag}"),
+                source,
+            }
+        })?,
+        Ok(m) => {
+            return Err(EngineError::InvalidManifest(format!(
+                "the referrers tag {tag} holds a {}, not an image index",
+                m.media_type
+            )));
+        }
+        Err(e) if e.is_not_found() => Index {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_INDEX.into()),
+            manifests: Vec::new(),
+            annotations: BTreeMap::new(),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let referrer = Digest::of(&bytes);
+    if index.manifests.iter().any(|d| d.digest == referrer) {
+        return Ok(());
+    }
+    let mut entry = Descriptor::new(media_type::OCI_MANIFEST, referrer, bytes.len() as u64);
+    entry.artifact_type = Some(COSIGN_SIG_ARTIFACT.into());
+    index.manifests.push(entry);
+    let bytes = serde_json::to_vec(&index).expect("plain JSON");
+    repo.put_manifest(&tag, media_type::OCI_INDEX, &bytes)?;
+    Ok(())
 }
 
 /// The file `save` adds to an archive for the signatures of its images (other tools ignore it).

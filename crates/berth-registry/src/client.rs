@@ -533,6 +533,15 @@ pub(crate) fn error_text(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
+/// An answer's media type: its `Content-Type` without parameters.
+fn content_type(resp: &Response) -> String {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Registry text as berth prints it: no control characters (no terminal escapes), at most
 /// `max` characters.
 pub(crate) fn printable(s: &str, max: usize) -> String {
@@ -684,12 +693,7 @@ impl Repository<'_> {
         let url = self.url(&format!("manifests/{reference}"));
         let resp = self.send(|c| c.get(&url).header(ACCEPT, MANIFEST_TYPES.join(", ")))?;
         let resp = check(resp, &what)?;
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
-            .unwrap_or_default();
+        let content_type = content_type(&resp);
         let claimed = resp
             .headers()
             .get("docker-content-digest")
@@ -871,7 +875,27 @@ impl Repository<'_> {
 
     /// `PUT /v2/<name>/manifests/<reference>`; the manifest's digest.
     pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<Digest> {
-        let what = format!("manifest {}:{reference}", self.what());
+        self.put_manifest_answer(reference, media_type, bytes)
+            .map(|(digest, _)| digest)
+    }
+
+    /// Puts a manifest that has a `subject` by its digest (OCI 1.1). Returns whether the
+    /// registry keeps the subject's referrers itself: it then answers with `OCI-Subject`, and
+    /// otherwise the pusher maintains the referrers tag ([`crate::referrers_tag`]).
+    pub fn put_referrer(&self, media_type: &str, bytes: &[u8], subject: &Digest) -> Result<bool> {
+        let reference = Digest::of(bytes).to_string();
+        let (_, said) = self.put_manifest_answer(&reference, media_type, bytes)?;
+        Ok(said.is_some_and(|s| s.trim() == subject.to_string()))
+    }
+
+    fn put_manifest_answer(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(Digest, Option<String>)> {
+        let sep = if reference.contains(':') { '@' } else { ':' };
+        let what = format!("manifest {}{sep}{reference}", self.what());
         let url = self.url(&format!("manifests/{reference}"));
         let resp = self.send(|c| {
             c.put(&url)
@@ -881,7 +905,36 @@ impl Repository<'_> {
         let resp = check(resp, &what)?;
         let digest = Digest::of(bytes);
         stored_as(&resp, &digest, &what)?;
-        Ok(digest)
+        let subject = resp
+            .headers()
+            .get("oci-subject")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((digest, subject))
+    }
+
+    /// `GET /v2/<name>/referrers/<digest>`: the index of the manifests whose subject is
+    /// `digest` (its first page), or `None` when the registry has no referrers API (it answers
+    /// 404, and the referrers tag ([`crate::referrers_tag`]) stands in for it).
+    pub fn referrers(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let what = format!("referrers of {}@{digest}", self.what());
+        let url = self.url(&format!("referrers/{digest}"));
+        let resp = self.send(|c| c.get(&url).header(ACCEPT, media_type::OCI_INDEX))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = check(resp, &what)?;
+        let content_type = content_type(&resp);
+        if content_type != media_type::OCI_INDEX {
+            return Err(RegistryError::invalid(
+                &what,
+                format!(
+                    "the registry sent Content-Type {:?}, not an image index",
+                    printable(&content_type, 100)
+                ),
+            ));
+        }
+        read_limited(resp, MAX_MANIFEST, &what).map(Some)
     }
 
     /// Opens `GET /v2/<name>/blobs/<digest>` from `offset`.

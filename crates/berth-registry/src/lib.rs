@@ -21,6 +21,13 @@ pub use client::{Endpoint, FetchedManifest, Options, Registry, Repository, Uploa
 /// The largest manifest or index berth reads (the limit the distribution spec suggests).
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+/// The tag that stands in for the referrers API of a registry without one (OCI distribution
+/// 1.1's referrers tag schema): `sha256-<hex>`, an image index of the manifests whose subject is
+/// `digest`, kept up to date by whoever pushes them.
+pub fn referrers_tag(digest: &berth_types::Digest) -> String {
+    format!("sha256-{}", digest.hex())
+}
+
 /// The readers of what a registry sends (headers and small answers), open to the fuzz targets.
 #[doc(hidden)]
 pub mod fuzzing {

@@ -14,6 +14,8 @@ pub mod media_type {
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// The empty descriptor's type (`{}`), the config of an artifact manifest.
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
     pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -64,6 +66,9 @@ pub struct Descriptor {
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// The artifact type of the manifest described (in a referrers index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -76,6 +81,7 @@ impl Descriptor {
             digest,
             size,
             platform: None,
+            artifact_type: None,
             annotations: BTreeMap::new(),
         }
     }
@@ -96,10 +102,31 @@ pub struct Manifest {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// What an artifact manifest holds (a signature, an SBOM), OCI 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (OCI 1.1 referrers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// An OCI image manifest of `config` and `layers`, with nothing else set.
+    pub fn oci(config: Descriptor, layers: Vec<Descriptor>) -> Self {
+        Self {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config,
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
 }
 
 /// An image index or Docker manifest list.
