@@ -415,13 +415,18 @@ pub fn login(a: &LoginArgs) -> CmdResult {
     options.credentials = Some(creds.clone());
     let registry = Registry::connect(&domain, &options)
         .map_err(|e| Failure::with_code(EXIT_FAILURE, e.into()))?;
-    registry
+    let identity_token = registry
         .check_login()
         .map_err(|e| Failure::with_code(EXIT_FAILURE, e.into()))?;
-    options
-        .auth_file()
-        .store(&domain, &creds)
-        .map_err(|e| Failure::with_code(EXIT_FAILURE, e.into()))?;
+    // A token service that gives an identity token gets it back instead of the password,
+    // which is then not written anywhere.
+    let stored = match &identity_token {
+        Some(token) => options
+            .auth_file()
+            .store_identity_token(&domain, &creds.username, token),
+        None => options.auth_file().store(&domain, &creds),
+    };
+    stored.map_err(|e| Failure::with_code(EXIT_FAILURE, e.into()))?;
     println!("Login Succeeded");
     Ok(())
 }

@@ -1316,6 +1316,17 @@ fn bearer_token_flow() {
         std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // The token service gave no refresh token: the password is what is kept.
+    let filed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(
+        filed["auths"][server]["auth"], "dXNlcjpzZWNyZXQ=",
+        "{filed}"
+    );
+    assert!(
+        filed["auths"][server].get("identitytoken").is_none(),
+        "{filed}"
+    );
     berth_ok(&env, &["rmi", &name]);
     berth_ok(&env, &["pull", "-q", &name]);
     let out = berth_ok(&env, &["logout", server]);
@@ -1392,6 +1403,58 @@ fn identity_tokens_are_exchanged_for_access_tokens() {
     .unwrap();
     berth_ok(&env, &["rmi", &name]);
     berth_fails(&env, &["pull", &name], 1, "unauthorized");
+}
+
+#[test]
+fn login_keeps_the_identity_token_the_registry_gives() {
+    if !common::ready(&[]) {
+        return;
+    }
+    let img = Arc::new(tiny_image("behind a refresh token\n"));
+    // user:secret asking for offline access gets a refresh token; the refresh token gets access
+    // tokens; nothing else does.
+    let mock = behind_tokens(
+        img.clone(),
+        |r| {
+            let form = String::from_utf8_lossy(&r.body).into_owned();
+            (r.method == "GET"
+                && r.header("authorization") == Some("Basic dXNlcjpzZWNyZXQ=")
+                && r.path.contains("offline_token=true")
+                && r.path.contains("client_id=berth"))
+                || (r.method == "POST"
+                    && form.contains("grant_type=refresh_token")
+                    && form.contains("refresh_token=idtok-9"))
+        },
+        br#"{"token":"tok-1","refresh_token":"idtok-9","expires_in":60}"#,
+    );
+    let env = Env::new("reg-login-idtoken");
+    let server = format!("127.0.0.1:{}", mock.addr.port());
+    let login = berth(
+        &env,
+        &["login", "-u", "user", "--password-stdin", &server],
+        Some(b"secret"),
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    // As Docker files it: the user name alone in auth, the token beside it, no password.
+    let config = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    let filed: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        filed["auths"][&server]["identitytoken"], "idtok-9",
+        "{filed}"
+    );
+    assert_eq!(filed["auths"][&server]["auth"], "dXNlcjo=", "{filed}");
+    assert!(
+        !config.contains("c2VjcmV0") && !config.contains("secret"),
+        "{config}"
+    );
+    // The pull trades the identity token for access tokens (a POST), never the password.
+    let before = mock.log.lock().unwrap().len();
+    let name = format!("{}:1", mock.name("img"));
+    berth_ok(&env, &["pull", "-q", &name]);
+    assert_eq!(common::inspect(&env, &name, "{{.Id}}"), sha256(&img.config));
+    let log = mock.log.lock().unwrap()[before..].to_vec();
+    assert!(log.iter().any(|l| l.starts_with("POST /token")), "{log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("GET /token")), "{log:?}");
 }
 
 /// A registry serving `img` to requests bearing `Bearer tok-1`, with a token endpoint (`/token`)

@@ -163,6 +163,30 @@ impl AuthFile {
     /// credential helper the secret goes to the helper, and `auths` only records the registry
     /// (an empty entry, as Docker writes it).
     pub fn store(&self, domain: &str, creds: &Credentials) -> Result<()> {
+        let auth = STANDARD.encode(format!("{}:{}", creds.username, creds.password));
+        self.store_entry(domain, creds, [("auth", auth)])
+    }
+
+    /// Files the identity token a registry gave `username` at login, in place of the password,
+    /// as Docker files it: `auth` holds the user name alone and `identitytoken` the token (a
+    /// credential helper is given user `<token>`).
+    pub fn store_identity_token(&self, domain: &str, username: &str, token: &str) -> Result<()> {
+        let auth = STANDARD.encode(format!("{username}:"));
+        self.store_entry(
+            domain,
+            &Credentials::identity_token(token),
+            [("auth", auth), ("identitytoken", token.to_owned())],
+        )
+    }
+
+    /// Files `creds` with the registry's credential helper if it has one, else the `fields` of
+    /// its `auths` entry.
+    fn store_entry<const N: usize>(
+        &self,
+        domain: &str,
+        creds: &Credentials,
+        fields: [(&str, String); N],
+    ) -> Result<()> {
         let mut config = self.read()?;
         let helper = self.helper(&config, domain)?;
         if let Some(helper) = &helper {
@@ -179,10 +203,9 @@ impl AuthFile {
         auths.retain(|k, _| key_host(k) != want);
         let mut entry = Map::new();
         if helper.is_none() {
-            entry.insert(
-                "auth".into(),
-                Value::String(STANDARD.encode(format!("{}:{}", creds.username, creds.password))),
-            );
+            for (k, v) in fields {
+                entry.insert(k.into(), Value::String(v));
+            }
         }
         auths.insert(auth_key(domain), Value::Object(entry));
         self.write(&config)

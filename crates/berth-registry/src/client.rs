@@ -304,11 +304,13 @@ impl Registry {
         &self.endpoint
     }
 
-    /// Checks that the credentials in use are accepted (`berth login`).
-    pub fn check_login(&self) -> Result<()> {
+    /// Checks that the credentials in use are accepted (`berth login`). A token service asked
+    /// for offline access may answer with a refresh token: that identity token is returned, for
+    /// `login` to keep instead of the password, as Docker does.
+    pub fn check_login(&self) -> Result<Option<String>> {
         let what = format!("login to {}", self.endpoint.domain);
         match &self.challenge {
-            None => Ok(()),
+            None => Ok(None),
             Some(Challenge::Basic) => {
                 let Some(creds) = &self.credentials else {
                     return Err(RegistryError::Unauthorized {
@@ -322,9 +324,11 @@ impl Registry {
                     .header(AUTHORIZATION, creds.basic_header())
                     .send()
                     .map_err(|e| self.unreachable(&e))?;
-                check(r, &what).map(drop)
+                check(r, &what).map(|_| None)
             }
-            Some(Challenge::Bearer { .. }) => self.token(&[], &what).map(drop),
+            Some(Challenge::Bearer { .. }) => self
+                .token_answer(&[], &what, true)
+                .map(|(_, refresh)| refresh),
         }
     }
 
@@ -343,6 +347,18 @@ impl Registry {
 
     /// A bearer token for `scopes` from the registry's token endpoint.
     fn token(&self, scopes: &[String], what: &str) -> Result<String> {
+        self.token_answer(scopes, what, false)
+            .map(|(token, _)| token)
+    }
+
+    /// A bearer token for `scopes`, and with `offline` (a login with a password) the refresh
+    /// token the service gives, if any (`offline_token=true`, the distribution token spec).
+    fn token_answer(
+        &self,
+        scopes: &[String],
+        what: &str,
+        offline: bool,
+    ) -> Result<(String, Option<String>)> {
         let Some(Challenge::Bearer { realm, service }) = &self.challenge else {
             unreachable!("token asked of a registry without a bearer challenge");
         };
@@ -386,6 +402,10 @@ impl Registry {
                     for s in scopes {
                         q.append_pair("scope", s);
                     }
+                    if offline && self.credentials.is_some() {
+                        q.append_pair("offline_token", "true");
+                        q.append_pair("client_id", "berth");
+                    }
                 }
                 let req = self.http.get(url);
                 match &self.credentials {
@@ -401,17 +421,20 @@ impl Registry {
         struct TokenAnswer {
             token: Option<String>,
             access_token: Option<String>,
+            refresh_token: Option<String>,
         }
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
             RegistryError::invalid(format!("{what}: token"), format!("invalid JSON: {e}"))
         })?;
-        answer
+        let token = answer
             .token
             .or(answer.access_token)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 RegistryError::invalid(format!("{what}: token"), "the answer has no token")
-            })
+            })?;
+        let refresh = answer.refresh_token.filter(|t| offline && !t.is_empty());
+        Ok((token, refresh))
     }
 
     /// A repository of this registry; `push` asks for write access too, `mount_from` for read
