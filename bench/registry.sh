@@ -141,7 +141,7 @@ run() {
 
 # What every timed run reads back in after the caches are dropped (bench/mounts.sh), with the
 # inputs of its own.
-mapfile -t warm < <(executables "$BERTH" podman skopeo docker-registry /usr/bin/time)
+mapfile -t warm < <(executables "$BERTH" podman skopeo docker-registry /usr/bin/time sh sync)
 tools=(berth-pull podman-pull podman-pull-sync berth-push skopeo-push skopeo-push-gz)
 for tool in "${tools[@]}"; do run "$tool" ""; done
 for ((i = 1; i <= ROUNDS; i++)); do

@@ -78,7 +78,6 @@ fn identity(reference: &Reference) -> String {
     }
 }
 
-/// Reads the signatures stored for `digest` in a repository (none if the tag is not there).
 /// Reads the signatures stored for `digest` in a repository: under the `.sig` tag, then among
 /// its OCI 1.1 referrers.
 fn fetch_signatures(repo: &Repository<'_>, digest: &Digest) -> Result<Vec<SignatureRecord>> {
