@@ -2319,8 +2319,9 @@ fn signatures_and_trust_policy() {
 
 /// A registry with the OCI 1.1 referrers API, in front of a docker-registry (which has none): a
 /// manifest put with a `subject` is remembered and its answer carries `OCI-Subject`, `GET
-/// /v2/<name>/referrers/<digest>` answers with an index of those remembered, and every other
-/// request goes to the registry behind, one per connection.
+/// /v2/<name>/referrers/<digest>` answers with an index of those remembered, one per page
+/// (`?page=N`, linked with `Link: <...>; rel="next"`), and every other request goes to the
+/// registry behind, one per connection.
 struct ReferrersApi {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -2403,13 +2404,16 @@ fn referrers_one(
             .and_then(|p| p.split_once("/referrers/"))
     {
         queries.fetch_add(1, Ordering::SeqCst);
+        let (digest, page) = match digest.split_once("?page=") {
+            Some((d, p)) => (d, p.parse::<usize>().unwrap()),
+            None => (digest, 0),
+        };
         if broken.load(Ordering::SeqCst) {
             client.write_all(
                 b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             )?;
             return Ok(());
         }
-        let digest = digest.split('?').next().unwrap();
         let manifests: Vec<serde_json::Value> = seen
             .lock()
             .unwrap()
@@ -2420,13 +2424,21 @@ fn referrers_one(
         let index = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": manifests,
+            "manifests": manifests.get(page).into_iter().collect::<Vec<_>>(),
         })
         .to_string();
+        let link = if page + 1 < manifests.len() {
+            format!(
+                "Link: </v2/{repo}/referrers/{digest}?page={}>; rel=\"next\"\r\n",
+                page + 1
+            )
+        } else {
+            String::new()
+        };
         write!(
             client,
             "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{index}",
+             {link}Content-Length: {}\r\nConnection: close\r\n\r\n{index}",
             index.len()
         )?;
         return Ok(());
@@ -2680,8 +2692,10 @@ fn signatures_published_as_oci_referrers() {
     let b = api.addr();
     let via_api = format!("{b}/team/api:v1");
     berth_ok(&env, &["push", "-q", "ref-src:1", &via_api]);
+    // The wrong key's signature first: the right one is then on the answer's second page.
+    sign(&via_api, &env.path("wrong.key"), "x");
     sign(&via_api, &key, "pw");
-    assert_eq!(api.seen.lock().unwrap().len(), 1);
+    assert_eq!(api.seen.lock().unwrap().len(), 2);
     let out = Command::new("skopeo")
         .args([
             "inspect",
@@ -2768,9 +2782,11 @@ fn hostile_referrers_answers_are_refused() {
     let public = env.path("cosign.pub");
     let img = Arc::new(tiny_image("an image whose referrers lie\n"));
     let bad = Arc::new(AtomicUsize::new(0));
-    let (served, which) = (img.clone(), bad.clone());
-    let registry = Mock::start(Arc::new(move |r: &Req, _| {
+    let pages = Arc::new(AtomicUsize::new(0));
+    let (served, which, asked) = (img.clone(), bad.clone(), pages.clone());
+    let registry = Mock::start(Arc::new(move |r: &Req, addr| {
         if r.path.contains("/referrers/") {
+            asked.fetch_add(1, Ordering::SeqCst);
             return match which.load(Ordering::SeqCst) {
                 // Not an index.
                 0 => Resp::ok("text/html", b"<html>referrers</html>".to_vec()),
@@ -2785,7 +2801,22 @@ fn hostile_referrers_answers_are_refused() {
                 // Not JSON.
                 2 => Resp::ok("application/vnd.oci.image.index.v1+json", b"{oops".to_vec()),
                 // A server error.
-                _ => Resp::status(500),
+                3 => Resp::status(500),
+                // Pages that link to themselves for ever, or to another host.
+                _ => {
+                    let mut resp = Resp::ok(
+                        "application/vnd.oci.image.index.v1+json",
+                        br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(),
+                    );
+                    let next = if which.load(Ordering::SeqCst) == 4 {
+                        r.path.clone()
+                    } else {
+                        format!("http://localhost:{}{}", addr.port(), r.path)
+                    };
+                    resp.headers
+                        .push(("Link".into(), format!("<{next}>; rel=\"next\"")));
+                    resp
+                }
             };
         }
         if r.path.contains(".sig") || r.path.contains("/manifests/sha256-") {
@@ -2810,6 +2841,19 @@ fn hostile_referrers_answers_are_refused() {
             1,
             expect,
         );
+    }
+    // A page linking to itself is followed a bounded number of times; one linking to another
+    // host (which would get the credentials) is not followed at all.
+    for (i, asked) in [(4, 16), (5, 1)] {
+        bad.store(i, Ordering::SeqCst);
+        pages.store(0, Ordering::SeqCst);
+        berth_fails(
+            &env,
+            &["verify", "--key", public.to_str().unwrap(), &image],
+            1,
+            "no signature",
+        );
+        assert_eq!(pages.load(Ordering::SeqCst), asked, "case {i}");
     }
 }
 

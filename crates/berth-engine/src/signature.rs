@@ -138,11 +138,16 @@ fn fetch_referrer_signatures(
     repo: &Repository<'_>,
     digest: &Digest,
 ) -> Result<Vec<SignatureRecord>> {
-    let (bytes, what) = match repo.referrers(digest)? {
-        Some(b) => (b, format!("referrers of {digest}")),
+    let index = match repo.referrers(digest)? {
+        Some(index) => index,
         None => match repo.manifest(&referrers_tag(digest)) {
             Ok(m) if media_type::is_index(&m.media_type) => {
-                (m.bytes, format!("referrers tag {}", referrers_tag(digest)))
+                serde_json::from_slice::<Index>(&m.bytes).map_err(|source| {
+                    EngineError::InvalidJson {
+                        what: format!("referrers tag {}", referrers_tag(digest)),
+                        source,
+                    }
+                })?
             }
             // Not an index: not a referrers tag (nothing of berth's or cosign's).
             Ok(_) => return Ok(Vec::new()),
@@ -150,8 +155,6 @@ fn fetch_referrer_signatures(
             Err(e) => return Err(e.into()),
         },
     };
-    let index: Index = serde_json::from_slice(&bytes)
-        .map_err(|source| EngineError::InvalidJson { what, source })?;
     let mut out = Vec::new();
     for d in index
         .manifests

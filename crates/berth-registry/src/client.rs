@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_types::Digest;
-use berth_types::image::media_type;
+use berth_types::image::{Index, media_type};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{
@@ -556,6 +556,29 @@ pub(crate) fn error_text(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
+/// The most pages of a referrers answer read.
+pub const MAX_REFERRER_PAGES: usize = 16;
+
+/// The `rel="next"` target of an answer's `Link` header (RFC 8288), relative to `base`.
+fn next_link(resp: &Response, base: &reqwest::Url) -> Option<reqwest::Url> {
+    resp.headers()
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            params
+                .split(';')
+                .any(|p| {
+                    let p = p.trim().replace(' ', "");
+                    p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+                })
+                .then(|| base.join(target).ok())?
+        })
+}
+
 /// An answer's media type: its `Content-Type` without parameters.
 fn content_type(resp: &Response) -> String {
     resp.headers()
@@ -936,28 +959,46 @@ impl Repository<'_> {
         Ok((digest, subject))
     }
 
-    /// `GET /v2/<name>/referrers/<digest>`: the index of the manifests whose subject is
-    /// `digest` (its first page), or `None` when the registry has no referrers API (it answers
-    /// 404, and the referrers tag ([`crate::referrers_tag`]) stands in for it).
-    pub fn referrers(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+    /// `GET /v2/<name>/referrers/<digest>`: the manifests whose subject is `digest`, the pages
+    /// the registry links with `Link: <...>; rel="next"` put together (at most
+    /// [`MAX_REFERRER_PAGES`], on the registry itself), or `None` when the registry has no
+    /// referrers API (it answers 404, and the referrers tag ([`crate::referrers_tag`]) stands in
+    /// for it).
+    pub fn referrers(&self, digest: &Digest) -> Result<Option<Index>> {
         let what = format!("referrers of {}@{digest}", self.what());
-        let url = self.url(&format!("referrers/{digest}"));
-        let resp = self.send(|c| c.get(&url).header(ACCEPT, media_type::OCI_INDEX))?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
+        let mut url = reqwest::Url::parse(&self.url(&format!("referrers/{digest}")))
+            .map_err(|e| RegistryError::invalid(&what, e.to_string()))?;
+        let mut all: Option<Index> = None;
+        for _ in 0..MAX_REFERRER_PAGES {
+            let resp = self.send(|c| c.get(url.clone()).header(ACCEPT, media_type::OCI_INDEX))?;
+            if resp.status() == StatusCode::NOT_FOUND && all.is_none() {
+                return Ok(None);
+            }
+            let resp = check(resp, &what)?;
+            let content_type = content_type(&resp);
+            if content_type != media_type::OCI_INDEX {
+                return Err(RegistryError::invalid(
+                    &what,
+                    format!(
+                        "the registry sent Content-Type {:?}, not an image index",
+                        printable(&content_type, 100)
+                    ),
+                ));
+            }
+            let next = next_link(&resp, &url);
+            let page: Index = serde_json::from_slice(&read_limited(resp, MAX_MANIFEST, &what)?)
+                .map_err(|e| RegistryError::invalid(&what, format!("invalid JSON: {e}")))?;
+            match &mut all {
+                None => all = Some(page),
+                Some(index) => index.manifests.extend(page.manifests),
+            }
+            match next {
+                // Only pages of the registry itself, which the credentials belong to.
+                Some(n) if self.is_own(&n) => url = n,
+                _ => return Ok(all),
+            }
         }
-        let resp = check(resp, &what)?;
-        let content_type = content_type(&resp);
-        if content_type != media_type::OCI_INDEX {
-            return Err(RegistryError::invalid(
-                &what,
-                format!(
-                    "the registry sent Content-Type {:?}, not an image index",
-                    printable(&content_type, 100)
-                ),
-            ));
-        }
-        read_limited(resp, MAX_MANIFEST, &what).map(Some)
+        Ok(all)
     }
 
     /// Opens `GET /v2/<name>/blobs/<digest>` from `offset`.

@@ -11,8 +11,8 @@ PyNaCl and cryptography.
         signature PUB verifies (and that signs DIGEST); exit 1 if none
   cosign_ref.py verify-referrers REGISTRY REPO DIGEST PUB
         the same for signatures published as OCI 1.1 referrers of DIGEST (artifact type
-        application/vnd.dev.cosign.artifact.sig.v1+json), found through the referrers API or,
-        when it answers 404, the sha256-<hex> referrers tag
+        application/vnd.dev.cosign.artifact.sig.v1+json), found through the referrers API (every
+        page its Link headers name) or, when it answers 404, the sha256-<hex> referrers tag
   cosign_ref.py sign-referrer REGISTRY REPO DIGEST MEDIA_TYPE SIZE KEY PASSWORD IDENTITY
         sign DIGEST for IDENTITY with KEY and publish the signature as a referrer (updating the
         referrers tag unless the registry answers the manifest's PUT with OCI-Subject)
@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from cryptography.exceptions import InvalidSignature
@@ -154,13 +155,21 @@ def verify_referrers(registry, repo, digest, pub):
     key = serialization.load_pem_public_key(open(pub, "rb").read())
     base = "http://%s/v2/%s" % (registry, repo)
     try:
-        index = json.loads(get("%s/referrers/%s" % (base, digest), OCI_INDEX))
+        manifests, url = [], "%s/referrers/%s" % (base, digest)
+        while url:
+            req = urllib.request.Request(url)
+            req.add_header("Accept", OCI_INDEX)
+            with urllib.request.urlopen(req, timeout=10) as r:
+                manifests += json.loads(r.read())["manifests"]
+                nxt = [l for l in r.headers.get_all("Link") or [] if 'rel="next"' in l]
+            url = urllib.parse.urljoin(url, nxt[0].split(";")[0].strip()[1:-1]) if nxt else None
     except urllib.error.HTTPError as e:
         if e.code != 404:
             raise
-        index = json.loads(get("%s/manifests/%s" % (base, digest.replace(":", "-", 1)), OCI_INDEX))
+        manifests = json.loads(get("%s/manifests/%s" % (base, digest.replace(":", "-", 1)),
+                                   OCI_INDEX))["manifests"]
     ok = 0
-    for d in index["manifests"]:
+    for d in manifests:
         if d.get("artifactType") != SIG_ARTIFACT:
             continue
         raw = get("%s/manifests/%s" % (base, d["digest"]), OCI_MANIFEST)
