@@ -25,8 +25,8 @@ use crate::{Engine, EngineError, Result};
 
 /// Layers moved at the same time.
 const PARALLEL_LAYERS: usize = 3;
-/// Blobs larger than this are pushed in chunks of this size.
-const DEFAULT_CHUNK: u64 = 64 << 20;
+/// Blobs larger than this are uploaded with a PATCH and a closing PUT, smaller ones in one PUT.
+const MONOLITHIC_MAX: u64 = 64 << 20;
 /// The most layers an image may have (overlayfs mounts far fewer; Docker allows 127).
 const MAX_LAYERS: usize = 256;
 /// Deepest nesting of indexes followed.
@@ -723,9 +723,12 @@ impl Engine {
             });
         }
         say(LayerStatus::Pushing, 0);
+        // A large blob goes in one PATCH and the closing PUT, as Docker and skopeo send it (some
+        // registries refuse large monolithic PUTs); chunks would only cost the registry a saved
+        // hash state each (0.04 s more for a 95 MB layer in 64 MiB chunks here).
         let chunk = match chunk_size {
             Some(c) => Some(c),
-            None if desc.size > DEFAULT_CHUNK => Some(DEFAULT_CHUNK),
+            None if desc.size > MONOLITHIC_MAX => Some(desc.size),
             None => None,
         };
         repo.upload(upload, &desc.digest, desc.size, file, chunk)?;
