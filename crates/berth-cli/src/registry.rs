@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use berth_engine::registry::{Credentials, Options, Registry};
 use berth_engine::{Engine, LayerStatus, Transfer};
 use berth_types::Digest;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::{CmdResult, EXIT_FAILURE, Failure};
 
@@ -470,16 +470,25 @@ pub struct KeyGenerateArgs {
     force: bool,
 }
 
+/// `--registry-referrers-mode`, as cosign names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReferrersModeArg {
+    /// The `sha256-<hex>.sig` tag, which cosign, podman and skopeo read.
+    Legacy,
+    /// An OCI 1.1 referrer of the image's manifest (through the registry's referrers API, or
+    /// its `sha256-<hex>` referrers tag).
+    #[value(name = "oci-1-1")]
+    Oci11,
+}
+
 #[derive(Args)]
 pub struct SignArgs {
     /// The encrypted private key (from `berth key generate` or cosign).
     #[arg(long)]
     key: PathBuf,
-    /// Where the signature goes: `legacy`, the `sha256-<hex>.sig` tag that cosign, podman and
-    /// skopeo read; `oci-1-1`, an OCI 1.1 referrer of the image's manifest (through the
-    /// registry's referrers API, or its `sha256-<hex>` referrers tag).
-    #[arg(long, value_name = "MODE", default_value = "legacy", value_parser = ["legacy", "oci-1-1"])]
-    registry_referrers_mode: String,
+    /// Where the signature goes.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ReferrersModeArg::Legacy)]
+    registry_referrers_mode: ReferrersModeArg,
     /// NAME[:TAG|@DIGEST] in a registry.
     image: String,
     #[command(flatten)]
@@ -572,9 +581,9 @@ pub fn sign(engine: &Engine, a: &SignArgs) -> CmdResult {
     let key = berth_scan::sign::PrivateKey::decrypt(&pem, passphrase(false)?.as_bytes())
         .map_err(|e| user_err(anyhow!("{}: {e}", a.key.display())))?;
     let options = a.registry.options()?;
-    let mode = match a.registry_referrers_mode.as_str() {
-        "oci-1-1" => berth_engine::ReferrersMode::Oci11,
-        _ => berth_engine::ReferrersMode::Legacy,
+    let mode = match a.registry_referrers_mode {
+        ReferrersModeArg::Legacy => berth_engine::ReferrersMode::Legacy,
+        ReferrersModeArg::Oci11 => berth_engine::ReferrersMode::Oci11,
     };
     let digest = engine.sign(&a.image, &key, &options, mode)?;
     eprintln!("Pushing signature to: {}", a.image);

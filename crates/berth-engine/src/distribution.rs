@@ -631,13 +631,11 @@ impl Engine {
             return Ok((bytes, mt.clone(), m, sources));
         }
         let (config, _) = self.image_config(image)?;
+        let mut done = in_parallel(&image.layers, |_, l| self.push_layer(l));
+        done.sort_by_key(|(k, _)| *k);
         let mut layers = Vec::new();
         let mut sources = Vec::new();
-        for (_, r) in {
-            let mut done = in_parallel(&image.layers, |_, l| self.push_layer(l));
-            done.sort_by_key(|(k, _)| *k);
-            done
-        } {
+        for (_, r) in done {
             let (desc, source) = r?;
             layers.push(desc);
             sources.push(source);

@@ -35,9 +35,7 @@ impl Read for ChunkReader {
             match self.rx.recv() {
                 Ok(c) => {
                     let done = std::mem::replace(&mut self.cur, c);
-                    if done.capacity() == CHUNK {
-                        let _ = self.used.send(done);
-                    }
+                    let _ = self.used.send(done);
                     self.pos = 0;
                 }
                 Err(_) => return Ok(0),

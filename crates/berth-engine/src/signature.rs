@@ -33,10 +33,9 @@ pub const COSIGN_SIG_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v
 const EMPTY_JSON: &[u8] = b"{}";
 
 /// Where `berth sign` publishes a signature (`--registry-referrers-mode`, as cosign names it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReferrersMode {
     /// The `sha256-<hex>.sig` tag, which cosign, podman and skopeo read.
-    #[default]
     Legacy,
     /// An OCI 1.1 referrer of the signed manifest.
     Oci11,
