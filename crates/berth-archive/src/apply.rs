@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::ffi::OsStr;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -55,14 +55,29 @@ pub fn apply_layer(
     root: &Path,
     limits: &Limits,
 ) -> Result<ApplyReport, ArchiveError> {
+    apply(
+        BufReader::with_capacity(COPY_BUFFER, src),
+        root,
+        limits,
+        true,
+    )
+}
+
+/// As [`apply_layer`], reading straight out of the buffer of `src` (a pipeline's chunks), with
+/// no buffer of its own.
+pub fn apply_buffered_layer(
+    src: impl BufRead,
+    root: &Path,
+    limits: &Limits,
+) -> Result<ApplyReport, ArchiveError> {
     apply(src, root, limits, true)
 }
 
-/// As [`apply_layer`], for a layer whose blob the caller hashes as it hands the bytes over: the
-/// report's `digest` is zero, and so is its `diff_id` when the stream is not compressed (the
-/// DiffID is then the blob's digest). The caller fills them in.
+/// As [`apply_buffered_layer`], for a layer whose blob the caller hashes as it hands the bytes
+/// over: the report's `digest` is zero, and so is its `diff_id` when the stream is not
+/// compressed (the DiffID is then the blob's digest). The caller fills them in.
 pub fn apply_layer_unhashed(
-    src: impl Read,
+    src: impl BufRead,
     root: &Path,
     limits: &Limits,
 ) -> Result<ApplyReport, ArchiveError> {
@@ -70,7 +85,7 @@ pub fn apply_layer_unhashed(
 }
 
 fn apply(
-    src: impl Read,
+    src: impl BufRead,
     root: &Path,
     limits: &Limits,
     hash: bool,
@@ -86,14 +101,13 @@ fn apply(
     } else {
         HashingReader::counting(src)
     };
-    let mut buffered = BufReader::with_capacity(COPY_BUFFER, &mut compressed);
     let compression =
-        Compression::sniff(&mut buffered).map_err(|source| ArchiveError::Read { source })?;
+        Compression::sniff(&mut compressed).map_err(|source| ArchiveError::Read { source })?;
     let decode_failed = Cell::new(false);
     let exceeded = Cell::new(false);
     let decoder =
         compression
-            .decoder(&mut buffered)
+            .decoder(&mut compressed)
             .map_err(|source| ArchiveError::Decompress {
                 format: compression.name(),
                 source,
@@ -127,7 +141,6 @@ fn apply(
     applier.finish()?;
     let (uncompressed_hash, size) = (rest.hash.take(), rest.count);
     drop(rest);
-    drop(buffered);
     let (digest, compressed_size) = compressed.finish();
     let diff_id = uncompressed_hash.map_or(digest, |h| h.finish().0);
     Ok(ApplyReport {

@@ -18,7 +18,7 @@ mod error;
 mod read;
 mod stream;
 
-pub use apply::{ApplyReport, apply_layer, apply_layer_unhashed};
+pub use apply::{ApplyReport, apply_buffered_layer, apply_layer, apply_layer_unhashed};
 pub use compression::{Compression, gzip};
 pub use error::ArchiveError;
 pub use read::{HashingReader, TeeReader};

@@ -1549,6 +1549,21 @@ fn tls_and_basic_auth() {
         "{e}"
     );
     assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // The system's CA certificates are read when a server's certificate is checked: the test CA
+    // given as the system's bundle (SSL_CERT_FILE, as OpenSSL reads it) is trusted, so the
+    // handshake passes and the registry asks for credentials.
+    let system = env
+        .command(&["push", "tls-app:1", &dest])
+        .env("SSL_CERT_FILE", &tls.ca)
+        .env("SSL_CERT_DIR", dir.path().join("no-such-dir"))
+        .output()
+        .unwrap();
+    assert_eq!(system.status.code(), Some(1));
+    assert!(
+        stderr(&system).contains("unauthorized"),
+        "{}",
+        stderr(&system)
+    );
     // Trusted, but without credentials.
     let anonymous = berth(
         &env,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::io::BufReader;
 use std::sync::OnceLock;
 
-use berth_archive::{ApplyReport, ArchiveError, Compression, apply_layer};
+use berth_archive::{ApplyReport, ArchiveError, Compression, apply_buffered_layer};
 use berth_registry::{FetchedManifest, Options, Registry, Repository};
 use berth_store::{LayerRecord, NewImage, StagingDir, StoreError};
 use berth_types::image::{Descriptor, ImageConfig, Index, Manifest, Platform, media_type};
@@ -466,14 +466,13 @@ impl Engine {
             |compressed| {
                 pipelined(
                     || {
-                        let mut buffered = BufReader::with_capacity(CHUNK, compressed);
-                        let c = Compression::sniff(&mut buffered)?;
+                        let c = Compression::sniff(compressed)?;
                         let _ = compression.set(c);
-                        c.decoder(buffered)
+                        c.decoder(compressed)
                     },
                     &mut std::io::sink(),
                     Drain::Stop,
-                    |plain| apply_layer(plain, staging.path(), &self.limits),
+                    |plain| apply_buffered_layer(plain, staging.path(), &self.limits),
                 )
             },
         );

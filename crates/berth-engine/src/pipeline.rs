@@ -2,7 +2,7 @@
 //! ingested) on the reading thread and, through a bounded channel, to a consumer (unpacking) on
 //! another. A pull chains two of these (download, decompression, unpacking); a load one.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 
 /// Bytes handed over at a time.
@@ -29,8 +29,8 @@ pub(crate) struct ChunkReader {
     pos: usize,
 }
 
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(c) => {
@@ -38,12 +38,23 @@ impl Read for ChunkReader {
                     let _ = self.used.send(done);
                     self.pos = 0;
                 }
-                Err(_) => return Ok(0),
+                Err(_) => break,
             }
         }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = buf.len().min(avail.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
@@ -130,6 +141,33 @@ mod tests {
         );
         read.unwrap();
         assert!(seen == data && sink == data);
+    }
+
+    #[test]
+    fn the_consumer_reads_straight_out_of_the_chunks() {
+        let data: Vec<u8> = (0..2 * CHUNK + 5).map(|i| (i % 13) as u8).collect();
+        let (seen, read) = pipelined(
+            || Ok(&data[..]),
+            &mut io::sink(),
+            Drain::ToEnd,
+            |r| {
+                let mut v = Vec::new();
+                loop {
+                    let buf = r.fill_buf().unwrap();
+                    if buf.is_empty() {
+                        break;
+                    }
+                    // Whole chunks are handed out; a partial consume leaves the rest.
+                    assert!(buf.len() <= CHUNK);
+                    let n = buf.len().div_ceil(2);
+                    v.extend_from_slice(&buf[..n]);
+                    r.consume(n);
+                }
+                v
+            },
+        );
+        read.unwrap();
+        assert!(seen == data);
     }
 
     #[test]

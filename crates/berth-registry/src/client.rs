@@ -16,9 +16,13 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::auth::{AuthFile, Challenge, Credentials};
 use crate::blob::BlobReader;
+use crate::tls::{self, Identity};
 use crate::{MAX_MANIFEST, MAX_REDIRECTS, RegistryError, Result, error_chain};
 
 /// The manifest types berth asks for and reads.
@@ -122,8 +126,8 @@ fn check_realm(
 /// (`NAME.cert`, each with its key `NAME.key`), in name order.
 #[derive(Default)]
 struct CertDir {
-    roots: Vec<reqwest::Certificate>,
-    identities: Vec<(PathBuf, reqwest::Identity)>,
+    roots: Vec<(PathBuf, CertificateDer<'static>)>,
+    identities: Vec<(PathBuf, Identity)>,
 }
 
 fn read_cert_dir(dir: &Path, required: bool) -> Result<CertDir> {
@@ -142,15 +146,20 @@ fn read_cert_dir(dir: &Path, required: bool) -> Result<CertDir> {
     names.sort();
     let has_ext = |p: &Path, ext: &str| p.extension().is_some_and(|x| x == ext);
     let read = |path: &Path| std::fs::read(path).map_err(|e| local(path, e.to_string()));
+    let certificates = |path: &Path| -> Result<Vec<CertificateDer<'static>>> {
+        let certs = CertificateDer::pem_slice_iter(&read(path)?)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| local(path, format!("not a PEM certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(local(path, "no certificate in the file".into()));
+        }
+        Ok(certs)
+    };
     let mut out = CertDir::default();
     for path in &names {
         if has_ext(path, "crt") {
-            let certs = reqwest::Certificate::from_pem_bundle(&read(path)?)
-                .map_err(|e| local(path, format!("not a PEM certificate: {}", error_chain(&e))))?;
-            if certs.is_empty() {
-                return Err(local(path, "no certificate in the file".into()));
-            }
-            out.roots.extend(certs);
+            out.roots
+                .extend(certificates(path)?.into_iter().map(|c| (path.clone(), c)));
         } else if has_ext(path, "cert") {
             let key = path.with_extension("key");
             if !names.contains(&key) {
@@ -162,20 +171,10 @@ fn read_cert_dir(dir: &Path, required: bool) -> Result<CertDir> {
                     ),
                 ));
             }
-            let mut pem = read(&key)?;
-            pem.push(b'\n');
-            pem.extend(read(path)?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                local(
-                    path,
-                    format!(
-                        "not a PEM client certificate and key ({}): {}",
-                        key.display(),
-                        error_chain(&e)
-                    ),
-                )
-            })?;
-            out.identities.push((path.clone(), identity));
+            let chain = certificates(path)?;
+            let key = PrivateKeyDer::from_pem_slice(&read(&key)?)
+                .map_err(|e| local(&key, format!("not a PEM private key: {e}")))?;
+            out.identities.push((path.clone(), Identity { chain, key }));
         } else if has_ext(path, "key") && !names.contains(&path.with_extension("cert")) {
             return Err(local(
                 path,
@@ -194,7 +193,7 @@ impl Registry {
     /// credentials and asks its `/v2/` what authentication it wants.
     pub fn connect(domain: &str, options: &Options) -> Result<Self> {
         let timeout = options.timeout.unwrap_or(Duration::from_secs(30));
-        let mut builder = Client::builder()
+        let builder = Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
@@ -211,29 +210,46 @@ impl Registry {
             .map(|d| (Path::new(d).join(domain), false))
             .collect(),
         };
+        let mut roots = RootCertStore::empty();
         let mut identity = None;
         for (dir, required) in &cert_dirs {
             let found = read_cert_dir(dir, *required)?;
-            for cert in found.roots {
-                builder = builder.add_root_certificate(cert);
+            for (path, cert) in found.roots {
+                roots.add(cert).map_err(|e| RegistryError::Local {
+                    path: path.display().to_string(),
+                    message: format!("not a usable CA certificate: {e}"),
+                })?;
             }
             // The first client certificate found is the one presented.
             if identity.is_none() {
                 identity = found.identities.into_iter().next();
             }
         }
-        if let Some((path, id)) = identity {
+        let identity_path = identity.as_ref().map(|(path, _)| path.clone());
+        if let Some(path) = &identity_path {
             tracing::debug!(certificate = %path.display(), "presenting a client certificate");
-            builder = builder.identity(id);
         }
         let insecure = options.tls_verify == Some(false);
-        if insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let http = builder.build().map_err(|e| RegistryError::Unreachable {
-            registry: domain.into(),
-            message: error_chain(&e),
+        let tls = tls::client_config(roots, identity.map(|(_, id)| id), insecure).map_err(|e| {
+            match identity_path {
+                Some(path) => RegistryError::Local {
+                    path: path.display().to_string(),
+                    message: format!("client certificate and key not usable: {e}"),
+                },
+                None => RegistryError::Unreachable {
+                    registry: domain.into(),
+                    message: e.to_string(),
+                },
+            }
         })?;
+        let http =
+            builder
+                .use_preconfigured_tls(tls)
+                .build()
+                .map_err(|e| RegistryError::Unreachable {
+                    registry: domain.into(),
+                    message: error_chain(&e),
+                })?;
         let credentials = match &options.credentials {
             Some(c) => Some(c.clone()),
             None => options.auth_file().get(domain)?,

@@ -13,6 +13,7 @@
 mod auth;
 mod blob;
 mod client;
+mod tls;
 
 pub use auth::{AuthFile, Credentials, auth_key};
 pub use blob::{BlobReader, from_io as blob_error};
