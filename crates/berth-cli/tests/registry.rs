@@ -1516,6 +1516,11 @@ fn make_tls(dir: &Path) -> RegistryTls {
          openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile client-ext -out client.cert 2>/dev/null; \
          mkdir client; cp ca.crt client.cert client.key client/; \
          mkdir nokey; cp ca.crt client.cert nokey/; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=berth-other-ca -keyout other-ca.key -out other-ca.crt 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=berth-client -keyout other.key -out other.csr 2>/dev/null; \
+         openssl x509 -req -in other.csr -CA other-ca.crt -CAkey other-ca.key -CAcreateserial -days 2 -extfile client-ext -out other.cert 2>/dev/null; \
+         mkdir two; cp ca.crt two/; cp other.cert two/a-other.cert; cp other.key two/a-other.key; cp client.cert client.key two/; \
+         mkdir other; cp ca.crt other.cert other.key other/; \
          htpasswd -Bbn tester s3cret > htpasswd",
         d = dir.display()
     ));
@@ -1650,6 +1655,18 @@ fn client_certificates_from_the_cert_dir() {
         e.contains("client.cert") && e.contains("without its key") && e.contains("client.key"),
         "{e}"
     );
+    // A client certificate from a CA the registry does not accept is not sent: refused alike.
+    let other = login(&certs_dir("other"));
+    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains(&format!("cannot reach registry {}", reg.addr())),
+        "{}",
+        stderr(&other)
+    );
+    // Of two client certificates, the one issued by a CA the registry names is presented, though
+    // the other comes first by name.
+    let two = login(&certs_dir("two"));
+    assert!(two.status.success(), "{}", stderr(&two));
     // With the client certificate and key: login, push and pull.
     let ok = login(&certs_dir("client"));
     assert!(ok.status.success(), "{}", stderr(&ok));

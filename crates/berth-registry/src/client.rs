@@ -127,7 +127,7 @@ fn check_realm(
 #[derive(Default)]
 struct CertDir {
     roots: Vec<(PathBuf, CertificateDer<'static>)>,
-    identities: Vec<(PathBuf, Identity)>,
+    identities: Vec<Identity>,
 }
 
 fn read_cert_dir(dir: &Path, required: bool) -> Result<CertDir> {
@@ -174,7 +174,11 @@ fn read_cert_dir(dir: &Path, required: bool) -> Result<CertDir> {
             let chain = certificates(path)?;
             let key = PrivateKeyDer::from_pem_slice(&read(&key)?)
                 .map_err(|e| local(&key, format!("not a PEM private key: {e}")))?;
-            out.identities.push((path.clone(), Identity { chain, key }));
+            out.identities.push(Identity {
+                path: path.clone(),
+                chain,
+                key,
+            });
         } else if has_ext(path, "key") && !names.contains(&path.with_extension("cert")) {
             return Err(local(
                 path,
@@ -211,7 +215,7 @@ impl Registry {
             .collect(),
         };
         let mut roots = RootCertStore::empty();
-        let mut identity = None;
+        let mut identities = Vec::new();
         for (dir, required) in &cert_dirs {
             let found = read_cert_dir(dir, *required)?;
             for (path, cert) in found.roots {
@@ -220,27 +224,18 @@ impl Registry {
                     message: format!("not a usable CA certificate: {e}"),
                 })?;
             }
-            // The first client certificate found is the one presented.
-            if identity.is_none() {
-                identity = found.identities.into_iter().next();
-            }
-        }
-        let identity_path = identity.as_ref().map(|(path, _)| path.clone());
-        if let Some(path) = &identity_path {
-            tracing::debug!(certificate = %path.display(), "presenting a client certificate");
+            identities.extend(found.identities);
         }
         let insecure = options.tls_verify == Some(false);
-        let tls = tls::client_config(roots, identity.map(|(_, id)| id), insecure).map_err(|e| {
-            match identity_path {
-                Some(path) => RegistryError::Local {
-                    path: path.display().to_string(),
-                    message: format!("client certificate and key not usable: {e}"),
-                },
-                None => RegistryError::Unreachable {
-                    registry: domain.into(),
-                    message: e.to_string(),
-                },
-            }
+        let tls = tls::client_config(roots, identities, insecure).map_err(|e| match e {
+            tls::ConfigError::Identity(path, e) => RegistryError::Local {
+                path: path.display().to_string(),
+                message: format!("client certificate and key not usable: {e}"),
+            },
+            tls::ConfigError::Tls(e) => RegistryError::Unreachable {
+                registry: domain.into(),
+                message: e.to_string(),
+            },
         })?;
         let http =
             builder
