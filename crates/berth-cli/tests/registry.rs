@@ -1521,6 +1521,7 @@ fn make_tls(dir: &Path) -> RegistryTls {
          openssl x509 -req -in other.csr -CA other-ca.crt -CAkey other-ca.key -CAcreateserial -days 2 -extfile client-ext -out other.cert 2>/dev/null; \
          mkdir two; cp ca.crt two/; cp other.cert two/a-other.cert; cp other.key two/a-other.key; cp client.cert client.key two/; \
          mkdir other; cp ca.crt other.cert other.key other/; \
+         mkdir mismatch; cp ca.crt client.cert mismatch/; cp other.key mismatch/client.key; \
          htpasswd -Bbn tester s3cret > htpasswd",
         d = dir.display()
     ));
@@ -1655,6 +1656,11 @@ fn client_certificates_from_the_cert_dir() {
         e.contains("client.cert") && e.contains("without its key") && e.contains("client.key"),
         "{e}"
     );
+    // A key that is not the certificate's is refused before anything is sent, naming the file.
+    let mismatch = login(&certs_dir("mismatch"));
+    assert!(!mismatch.status.success());
+    let e = stderr(&mismatch);
+    assert!(e.contains("client.cert") && e.contains("not usable"), "{e}");
     // A client certificate from a CA the registry does not accept is not sent: refused alike.
     let other = login(&certs_dir("other"));
     assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
