@@ -324,9 +324,30 @@ fn skopeo_pushes_berth_pulls_and_berth_pushes_skopeo_and_podman_read() {
         common::inspect(&env, "reg-app:1", "{{json .RepoDigests}}")
             .contains(&format!("{}/berth/app@{digest}", reg.addr()))
     );
-    // Pushing again finds every blob there; a push to another repository mounts them.
-    let again = berth_ok(&env, &["push", "reg-app:1", &dest]);
+    // Pushing again finds every blob there, without compressing the layers again: the digests
+    // they had compressed are remembered and asked for, so the stored layers are not even read
+    // (they are moved aside meanwhile).
+    let aside: Vec<(PathBuf, PathBuf)> = diff_ids
+        .iter()
+        .map(|d| {
+            let path = env
+                .root()
+                .join("blobs/sha256")
+                .join(d.as_str().unwrap().strip_prefix("sha256:").unwrap());
+            let moved = path.with_extension("aside");
+            std::fs::rename(&path, &moved).unwrap();
+            (path, moved)
+        })
+        .collect();
+    let again = berth(&env, &["push", "reg-app:1", &dest], None);
+    for (path, moved) in &aside {
+        std::fs::rename(moved, path).unwrap();
+    }
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again = String::from_utf8_lossy(&again.stdout);
     assert!(again.contains("Layer already exists"), "{again}");
+    assert!(again.contains(&digest), "{again}");
+    // A push to another repository compresses them again, to the same digests, and mounts them.
     let mounted = berth_ok(
         &env,
         &["push", "reg-app:1", &format!("{}/berth/copy:1", reg.addr())],

@@ -574,7 +574,8 @@ impl Engine {
         // The registry is reached first: layers compressed for the push are not compressed
         // for nothing when it cannot be.
         let (digest, manifest_size) = with_repository(&dest, options, true, &mount_from, |repo| {
-            let (manifest_bytes, manifest_mt, manifest, sources) = self.push_manifest(&image)?;
+            let (manifest_bytes, manifest_mt, manifest, sources) =
+                self.push_manifest(repo, &image)?;
             let mut blobs: Vec<(&Descriptor, Option<&Arc<File>>)> = manifest
                 .layers
                 .iter()
@@ -611,7 +612,11 @@ impl Engine {
     /// names, else an OCI manifest of the stored blobs, with uncompressed layers compressed
     /// with gzip for the push (as Docker pushes them), each into a scratch file returned
     /// beside its descriptor.
-    fn push_manifest(&self, image: &berth_store::ImageRecord) -> Result<PushManifest> {
+    fn push_manifest(
+        &self,
+        repo: &Repository<'_>,
+        image: &berth_store::ImageRecord,
+    ) -> Result<PushManifest> {
         if let Some((digest, mt)) = &image.manifest
             && matches!(
                 mt.as_str(),
@@ -630,7 +635,7 @@ impl Engine {
             return Ok((bytes, mt.clone(), m, sources));
         }
         let (config, _) = self.image_config(image)?;
-        let mut done = in_parallel(&image.layers, |_, l| self.push_layer(l));
+        let mut done = in_parallel(&image.layers, |_, l| self.push_layer(repo, l));
         done.sort_by_key(|(k, _)| *k);
         let mut layers = Vec::new();
         let mut sources = Vec::new();
@@ -649,10 +654,22 @@ impl Engine {
 
     /// A stored layer as pushed: as stored when compressed, else compressed with gzip into a
     /// scratch file (the same bytes every time, so a second push finds it in the registry).
-    fn push_layer(&self, l: &LayerRecord) -> Result<(Descriptor, Option<Arc<File>>)> {
+    /// The digest it had compressed is remembered: when the registry already has that blob,
+    /// the layer is not compressed again (as Docker remembers the digests it pushed).
+    fn push_layer(
+        &self,
+        repo: &Repository<'_>,
+        l: &LayerRecord,
+    ) -> Result<(Descriptor, Option<Arc<File>>)> {
         let mt = crate::save::oci_layer_type(&l.media_type);
         if mt != media_type::OCI_LAYER {
             return Ok((Descriptor::new(mt, l.blob_digest, l.compressed_size), None));
+        }
+        let gzip = media_type::OCI_LAYER_GZIP;
+        if let Some((digest, size)) = self.store.compressed_layer(&l.diff_id, gzip)?
+            && repo.has_blob(&digest)? == Some(size)
+        {
+            return Ok((Descriptor::new(gzip, digest, size), None));
         }
         let what = format!("layer {}", l.blob_digest);
         let stored = self.store.open_blob(&l.blob_digest)?;
@@ -663,8 +680,10 @@ impl Engine {
         hashed = berth_archive::gzip(BufReader::with_capacity(CHUNK, stored), hashed)
             .map_err(EngineError::io("compress", what))?;
         let (digest, size) = hashed.hash.finish();
+        self.store
+            .remember_compressed_layer(&l.diff_id, gzip, &digest, size)?;
         Ok((
-            Descriptor::new(media_type::OCI_LAYER_GZIP, digest, size),
+            Descriptor::new(gzip, digest, size),
             Some(Arc::new(hashed.inner)),
         ))
     }

@@ -824,7 +824,13 @@ impl Repository<'_> {
         let url = self.url(&format!("blobs/{digest}"));
         let resp = self.send(|c| c.head(&url))?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            // The header, not the body's length, which an answer to HEAD never has.
+            s if s.is_success() => Ok(Some(
+                resp.headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(0),
+            )),
             StatusCode::NOT_FOUND => Ok(None),
             _ => check(resp, &format!("blob {digest}")).map(|_| None),
         }

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Result, Store, StoreError};
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE layers (
@@ -98,6 +98,18 @@ CREATE TABLE signatures (
 CREATE TABLE signed_manifests (
     digest  TEXT PRIMARY KEY,
     bytes   BLOB NOT NULL
+);
+";
+
+/// Version 6: the digest each layer had once compressed for a push, so that pushing it again
+/// compresses it again only when the registry lacks that blob.
+const SCHEMA_V6: &str = "
+CREATE TABLE compressed_layers (
+    diff_id     TEXT NOT NULL,
+    media_type  TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    PRIMARY KEY (diff_id, media_type)
 );
 ";
 
@@ -195,6 +207,9 @@ impl Db {
         }
         if version < 5 {
             tx.execute_batch(SCHEMA_V5)?;
+        }
+        if version < 6 {
+            tx.execute_batch(SCHEMA_V6)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;

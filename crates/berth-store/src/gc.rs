@@ -79,6 +79,11 @@ impl Store {
                 &format!("DELETE FROM signed_manifests WHERE digest NOT IN ({known})"),
                 [],
             )?;
+            // A compressed form is remembered while a layer has its DiffID.
+            conn.execute(
+                "DELETE FROM compressed_layers WHERE diff_id NOT IN (SELECT diff_id FROM layers)",
+                [],
+            )?;
             Ok(())
         })?;
         let blobs = self.referenced_blobs()?;

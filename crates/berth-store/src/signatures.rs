@@ -1,8 +1,9 @@
-//! Image signatures kept by the manifest digest they sign. They are verified when used (by the
-//! trust policy), not when stored: this table only remembers what a registry or an archive gave.
+//! What the store remembers about registries: image signatures, kept by the manifest digest they
+//! sign (verified when used, by the trust policy, not when stored: these tables only remember
+//! what a registry or an archive gave), and the digests layers had once compressed for a push.
 
 use berth_types::Digest;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::{Result, Store};
 
@@ -76,6 +77,52 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Remembers the digest and size of a layer (by DiffID) once compressed as `media_type`:
+    /// berth's compression gives the same bytes every time, so a later push can ask the
+    /// registry for that blob before compressing the layer again.
+    pub fn remember_compressed_layer(
+        &self,
+        diff_id: &Digest,
+        media_type: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<()> {
+        self.db.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO compressed_layers (diff_id, media_type, digest, size)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    diff_id.to_string(),
+                    media_type,
+                    digest.to_string(),
+                    size as i64
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The digest and size a layer had once compressed as `media_type`, if remembered.
+    pub fn compressed_layer(
+        &self,
+        diff_id: &Digest,
+        media_type: &str,
+    ) -> Result<Option<(Digest, u64)>> {
+        self.db.with(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT digest, size FROM compressed_layers WHERE diff_id = ?1 AND media_type = ?2",
+                    params![diff_id.to_string(), media_type],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()?;
+            row.map(|(d, size)| Ok((crate::db::parse(&d)?, size as u64)))
+                .transpose()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +183,27 @@ mod tests {
         store.delete_image(&id).unwrap();
         store.gc().unwrap();
         assert!(store.signatures(&named).unwrap().is_empty());
+    }
+
+    #[test]
+    fn compressed_layers_are_remembered_while_a_layer_has_the_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (diff_id, gz, zst) = (Digest::of(b"tar"), "tar+gzip", "tar+zstd");
+        assert_eq!(store.compressed_layer(&diff_id, gz).unwrap(), None);
+        store
+            .remember_compressed_layer(&diff_id, gz, &Digest::of(b"a"), 1)
+            .unwrap();
+        store
+            .remember_compressed_layer(&diff_id, gz, &Digest::of(b"b"), 2)
+            .unwrap();
+        assert_eq!(
+            store.compressed_layer(&diff_id, gz).unwrap(),
+            Some((Digest::of(b"b"), 2))
+        );
+        assert_eq!(store.compressed_layer(&diff_id, zst).unwrap(), None);
+        // No layer has that DiffID: collected.
+        store.gc().unwrap();
+        assert_eq!(store.compressed_layer(&diff_id, gz).unwrap(), None);
     }
 }
