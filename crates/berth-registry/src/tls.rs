@@ -58,11 +58,14 @@ pub(crate) fn client_config(
         .map_err(ConfigError::Tls)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    Ok(if keys.is_empty() {
+    let mut config = if keys.is_empty() {
         builder.with_no_client_auth()
     } else {
         builder.with_client_cert_resolver(Arc::new(ClientCertificates(keys)))
-    })
+    };
+    // berth speaks HTTP/1.1 only, and says so, as reqwest's own configuration would.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The client certificates of the certs.d directories, in name order, chosen among as Go's TLS
