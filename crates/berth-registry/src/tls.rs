@@ -36,15 +36,11 @@ pub(crate) fn client_config(
     insecure: bool,
 ) -> Result<ClientConfig, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = if insecure {
-        Arc::new(AnyCertificate(provider.clone()))
-    } else {
-        Arc::new(SystemRoots {
-            extra,
-            provider: provider.clone(),
-            verifier: OnceLock::new(),
-        })
-    };
+    let verifier = Arc::new(Verifier {
+        roots: (!insecure).then_some(extra),
+        provider: provider.clone(),
+        verifier: OnceLock::new(),
+    });
     let keys = identities
         .into_iter()
         .map(|id| {
@@ -159,19 +155,21 @@ impl<'a> Der<'a> {
     }
 }
 
-/// Checks certificates against the system's CAs and the extra ones, reading the system's on
-/// first use.
+/// Checks server certificates against the system's CAs and the extra ones, reading the
+/// system's on first use; or, for `--tls-verify=false` (`roots: None`), takes any certificate,
+/// as Docker does for its insecure registries. Either way the handshake must be signed by the
+/// certificate's key.
 #[derive(Debug)]
-struct SystemRoots {
-    extra: RootCertStore,
+struct Verifier {
+    roots: Option<RootCertStore>,
     provider: Arc<CryptoProvider>,
     verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, rustls::Error>>,
 }
 
-impl SystemRoots {
-    fn verifier(&self) -> Result<&WebPkiServerVerifier, rustls::Error> {
+impl Verifier {
+    fn webpki(&self, extra: &RootCertStore) -> Result<&WebPkiServerVerifier, rustls::Error> {
         let built = self.verifier.get_or_init(|| {
-            let mut roots = self.extra.clone();
+            let mut roots = extra.clone();
             let system = rustls_native_certs::load_native_certs();
             let (added, ignored) = roots.add_parsable_certificates(system.certs);
             tracing::debug!(
@@ -193,7 +191,7 @@ impl SystemRoots {
     }
 }
 
-impl ServerCertVerifier for SystemRoots {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -202,13 +200,16 @@ impl ServerCertVerifier for SystemRoots {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verifier()?.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )
+        match &self.roots {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(extra) => self.webpki(extra)?.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+        }
     }
 
     fn verify_tls12_signature(
@@ -243,56 +244,6 @@ impl ServerCertVerifier for SystemRoots {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `--tls-verify=false`: any certificate is taken, as Docker's insecure registries are; the
-/// handshake must still be signed by the certificate's key.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
