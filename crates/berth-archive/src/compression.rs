@@ -281,6 +281,36 @@ mod tests {
     }
 
     #[test]
+    fn gzip_stops_on_a_read_or_write_error() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("cut"));
+                }
+                let n = buf.len().min(self.0);
+                buf[..n].fill(7);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let e = gzip(Failing(3 * GZIP_BLOCK + 5), Vec::new()).unwrap_err();
+        assert_eq!(e.to_string(), "cut");
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut sink = Full;
+        let e = deflate_blocks(&[1u8; 5 << 20][..], &mut sink, 2).unwrap_err();
+        assert_eq!(e.to_string(), "full");
+    }
+
+    #[test]
     fn detects_by_magic() {
         assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
         assert_eq!(
