@@ -576,17 +576,14 @@ impl Engine {
         let (digest, manifest_size) = with_repository(&dest, options, true, &mount_from, |repo| {
             let (manifest_bytes, manifest_mt, manifest, sources) =
                 self.push_manifest(repo, &image)?;
-            let mut blobs: Vec<(&Descriptor, Option<&Arc<File>>)> = manifest
-                .layers
-                .iter()
-                .zip(sources.iter().map(Option::as_ref))
-                .collect();
-            blobs.push((&manifest.config, None));
+            let mut blobs: Vec<(&Descriptor, &BlobSource)> =
+                manifest.layers.iter().zip(&sources).collect();
+            blobs.push((&manifest.config, &BlobSource::Store));
             let last = blobs.len() - 1;
             for (_, r) in in_parallel(&blobs, |k, (desc, source)| {
                 let push = PushBlob {
                     desc,
-                    source: *source,
+                    source,
                     report: k != last,
                 };
                 self.push_blob(repo, push, &mount_from, chunk_size, progress)
@@ -631,7 +628,7 @@ impl Engine {
                 .zip(&image.layers)
                 .all(|(d, l)| d.digest == l.blob_digest && d.size == l.compressed_size)
         {
-            let sources = vec![None; m.layers.len()];
+            let sources = (0..m.layers.len()).map(|_| BlobSource::Store).collect();
             return Ok((bytes, mt.clone(), m, sources));
         }
         let (config, _) = self.image_config(image)?;
@@ -660,16 +657,19 @@ impl Engine {
         &self,
         repo: &Repository<'_>,
         l: &LayerRecord,
-    ) -> Result<(Descriptor, Option<Arc<File>>)> {
+    ) -> Result<(Descriptor, BlobSource)> {
         let mt = crate::save::oci_layer_type(&l.media_type);
         if mt != media_type::OCI_LAYER {
-            return Ok((Descriptor::new(mt, l.blob_digest, l.compressed_size), None));
+            return Ok((
+                Descriptor::new(mt, l.blob_digest, l.compressed_size),
+                BlobSource::Store,
+            ));
         }
         let gzip = media_type::OCI_LAYER_GZIP;
         if let Some((digest, size)) = self.store.compressed_layer(&l.diff_id, gzip)?
             && repo.has_blob(&digest)? == Some(size)
         {
-            return Ok((Descriptor::new(gzip, digest, size), None));
+            return Ok((Descriptor::new(gzip, digest, size), BlobSource::InRegistry));
         }
         let what = format!("layer {}", l.blob_digest);
         let stored = self.store.open_blob(&l.blob_digest)?;
@@ -684,7 +684,7 @@ impl Engine {
             .remember_compressed_layer(&l.diff_id, gzip, &digest, size)?;
         Ok((
             Descriptor::new(gzip, digest, size),
-            Some(Arc::new(hashed.inner)),
+            BlobSource::Scratch(Arc::new(hashed.inner)),
         ))
     }
 
@@ -712,7 +712,7 @@ impl Engine {
             }
         };
         say(LayerStatus::Preparing, 0);
-        if repo.has_blob(&desc.digest)?.is_some() {
+        if matches!(source, BlobSource::InRegistry) || repo.has_blob(&desc.digest)?.is_some() {
             say(LayerStatus::LayerExists, desc.size);
             return Ok(());
         }
@@ -724,8 +724,8 @@ impl Engine {
             return Ok(());
         };
         let file = match source {
-            Some(f) => f.clone(),
-            None => Arc::new(self.store.open_blob(&desc.digest)?),
+            BlobSource::Scratch(f) => f.clone(),
+            _ => Arc::new(self.store.open_blob(&desc.digest)?),
         };
         let len = file
             .metadata()
@@ -761,15 +761,25 @@ impl Engine {
     }
 }
 
-/// A manifest to push: its bytes, media type and parsed form, and for each layer the scratch
-/// file holding it when it was compressed for the push (else the stored blob is sent).
-type PushManifest = (Vec<u8>, String, Manifest, Vec<Option<Arc<File>>>);
+/// A manifest to push: its bytes, media type and parsed form, and where each layer's bytes are.
+type PushManifest = (Vec<u8>, String, Manifest, Vec<BlobSource>);
 
-/// One blob of a push: its descriptor, where its bytes are when not in the store, and whether
-/// its progress is shown (the config's is not).
+/// Where the bytes of a blob to push are.
+enum BlobSource {
+    /// The stored blob of that digest.
+    Store,
+    /// A scratch file: the layer compressed for this push.
+    Scratch(Arc<File>),
+    /// Nowhere here: the layer's remembered compressed digest, which the registry was just
+    /// found to have.
+    InRegistry,
+}
+
+/// One blob of a push: its descriptor, where its bytes are, and whether its progress is shown
+/// (the config's is not).
 struct PushBlob<'a> {
     desc: &'a Descriptor,
-    source: Option<&'a Arc<File>>,
+    source: &'a BlobSource,
     report: bool,
 }
 
